@@ -1,0 +1,51 @@
+// Structured logging for every component: JSON lines when stdout is not a terminal (in a
+// cluster, for log collectors), a readable one-line format on a terminal. Every line carries
+// the component and, through child loggers, the object and node it is about.
+import winston from 'winston';
+
+export type Logger = winston.Logger;
+
+const level = process.env.APQN_LOG_LEVEL ?? process.env.LOG_LEVEL ?? 'info';
+
+function readableFormat(): winston.Logform.Format {
+  return winston.format.combine(
+    winston.format.timestamp({ format: 'HH:mm:ss.SSS' }),
+    winston.format.colorize(),
+    winston.format.printf(({ timestamp, level, message, component, ...rest }) => {
+      const fields = Object.entries(rest)
+        .filter(([k]) => typeof k === 'string')
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join(' ');
+      return `${timestamp} ${level} [${component ?? 'apqn'}] ${message}${fields ? ' ' + fields : ''}`;
+    }),
+  );
+}
+
+function jsonFormat(): winston.Logform.Format {
+  return winston.format.combine(winston.format.timestamp(), winston.format.json());
+}
+
+/** Chooses the format: APQN_LOG_FORMAT=json|text overrides the terminal check. */
+function useJson(): boolean {
+  const forced = process.env.APQN_LOG_FORMAT;
+  if (forced === 'json') return true;
+  if (forced === 'text') return false;
+  return !process.stdout.isTTY;
+}
+
+const root = winston.createLogger({
+  level,
+  format: useJson() ? jsonFormat() : readableFormat(),
+  transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn'] })],
+});
+
+/** A logger for one component (`controller`, `agent`, `controlplane`, …) with fixed fields. */
+export function logger(component: string, fields: Record<string, unknown> = {}): Logger {
+  return root.child({ component, ...fields });
+}
+
+/** Silences all output (tests that do not want log noise set APQN_LOG_LEVEL=silent). */
+export function setLogLevel(newLevel: string): void {
+  root.level = newLevel;
+  if (newLevel === 'silent') root.silent = true;
+}
