@@ -4,10 +4,6 @@
 type CommandModule = { run(args: string[]): Promise<number>; summary: string };
 
 const commands: Record<string, () => Promise<CommandModule>> = {
-  controller: () => import('./commands/controller.js'),
-  agent: () => import('./commands/agent.js'),
-  dev: () => import('./commands/dev.js'),
-  sim: () => import('./commands/sim.js'),
   controlplane: () => import('./commands/controlplane.js'),
 };
 
@@ -16,10 +12,6 @@ function usage(): string {
     'usage: apqn-operator <command> [flags]',
     '',
     'commands:',
-    '  controller    the cluster reconcile loop',
-    '  agent         the node agent (one per node)',
-    '  dev           a local real control plane + controller + simulated nodes',
-    '  sim           a shell over the simulated AP bus (virtual sysfs)',
     '  controlplane  build and start only the local control plane',
     '',
     'Run `apqn-operator <command> --help` for a command\'s flags.',
