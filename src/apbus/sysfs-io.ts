@@ -19,12 +19,13 @@ export interface SysfsIO {
  * Turns user/agent input into a clean sysfs-relative path: accepts 'bus/ap', '/sys/bus/ap',
  * './bus/ap/', 'bus//ap'. Returns '' for the root itself. Rejects (SysfsError) anything that
  * could address something outside the tree: '..' segments anywhere (even ones that would
- * cancel out, like 'card05/../..'), absolute paths not under /sys, NUL bytes, backslashes and
- * percent-encoding (sysfs names never contain them, so they can only be tricks).
+ * cancel out, like 'card05/../..'), absolute paths not under /sys, NUL bytes and other control
+ * characters, backslashes and percent-encoding (sysfs names never contain them, so they can only be tricks).
  */
 export function normalizeSysfsPath(path: string): string {
   if (typeof path !== 'string') throw new SysfsError('EINVAL', String(path), 'path is not a string');
   if (path.includes('\0')) throw new SysfsError('EINVAL', path, 'path contains a NUL byte');
+  if (/[\x00-\x1f\x7f]/.test(path)) throw new SysfsError('EINVAL', path, 'path contains a control character');
   if (path.includes('\\') || path.includes('%')) {
     throw new SysfsError('EINVAL', path, 'path contains characters sysfs names never have');
   }
