@@ -5,13 +5,14 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
-  echo "[test] installing npm dependencies" >&2
-  npm ci --no-audit --no-fund
-fi
+source hack/ensure-deps.sh
 
-echo "[test] typechecking" >&2
-npx tsc --noEmit -p tsconfig.json
+# A full run typechecks everything first; a run of chosen files (`npm test -- FILE…`) does not,
+# so one module's work in progress does not block another's tests.
+if [[ $# -eq 0 ]]; then
+  echo "[test] typechecking" >&2
+  npx tsc --noEmit -p tsconfig.json
+fi
 
 bin="$(bash hack/build-controlplane.sh)"
 export APQN_CONTROLPLANE_BIN="$bin"
