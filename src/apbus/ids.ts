@@ -103,11 +103,14 @@ export function sameApqn(a: Apqn, b: Apqn): boolean {
 /** Lower-case canonical 8-4-4-4-12 form, as the kernel names mdev directories. */
 export const MDEV_UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+const MDEV_UUID_ANY_CASE_RE = new RegExp(MDEV_UUID_RE.source, 'i');
+
 /** Accepts a 36-char UUID in any letter case; returns it lower-cased. */
 export function parseMdevUuid(text: string): string {
   if (typeof text !== 'string') throw new ApbusInputError('mdev UUID must be a string');
+  // Test before lower-casing: some non-ASCII letters lower-case to ASCII ones.
   const lower = text.toLowerCase();
-  if (!MDEV_UUID_RE.test(lower)) {
+  if (!MDEV_UUID_ANY_CASE_RE.test(text)) {
     throw new ApbusInputError(
       `invalid mdev UUID ${JSON.stringify(text)}: expected 36 characters like 6d2f1b3c-0a4e-4c5d-9e8f-0123456789ab`,
     );

@@ -196,9 +196,11 @@ function scanNumber(s: string, start: number): Scanned {
  * optional '+', then '0x..' hex, '0..' octal or decimal, then at most one '\n'. Returns the
  * value even when it is above any id maximum (the caller answers that with ENODEV).
  * Throws KernelParseError: EINVAL for bad syntax ('', '-1', '0a', '08', ' 5', '5 '),
- * ERANGE for values that do not fit in 64 bits.
+ * ERANGE for values that do not fit in 64 bits. Text after a NUL byte is ignored.
  */
-export function parseKernelNumber(text: string): number {
+export function parseKernelNumber(raw: string): number {
+  const nul = raw.indexOf('\0');
+  const text = nul === -1 ? raw : raw.slice(0, nul); // the kernel reads a C string
   let pos = text.startsWith('+') ? 1 : 0;
   const scanned = scanNumber(text, pos);
   if (scanned.end === pos) throw new KernelParseError(`not a number: ${JSON.stringify(text)}`);

@@ -65,11 +65,10 @@ export class RealSysfs implements SysfsIO {
   list(path: string): string[] {
     const rel = normalizeSysfsPath(path);
     return this.#guard(rel, () => {
-      const real = this.#realInside(rel);
-      // Open the resolved directory itself (not a symlink) and confirm it is one.
-      const fd = fs.openSync(real, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+      // Open (and so verify) the resolved directory before reading its entries.
+      const fd = this.#open(rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
       fs.closeSync(fd);
-      return fs.readdirSync(real).sort();
+      return fs.readdirSync(this.#realInside(rel)).sort();
     });
   }
 
