@@ -264,6 +264,8 @@ export interface NodeStateStatus {
   maxDomainId?: number;
   apmask?: string;
   aqmask?: string;
+  /** Number of entries in `queues`: the QUEUES printer column (a jsonPath cannot count). */
+  queueCount?: number;
   cards?: CardStatus[];
   queues?: QueueStatus[];
   mdevs?: MdevStatus[];
