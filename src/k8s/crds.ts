@@ -4,7 +4,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
-import * as yaml from 'js-yaml';
 import { logger, type Logger } from '../log.js';
 import { waitFor } from './controlplane.js';
 
@@ -14,7 +13,9 @@ export const CRD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url))
 export function loadCrds(dir = CRD_DIR): k8s.V1CustomResourceDefinition[] {
   const crds: k8s.V1CustomResourceDefinition[] = [];
   for (const file of fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
-    for (const doc of yaml.loadAll(fs.readFileSync(path.join(dir, file), 'utf8'))) {
+    // client-node's own loader maps wire names (`default`, `enum`, `x-kubernetes-*`) onto its
+    // model classes; plain js-yaml objects would lose those keys when the typed client serializes.
+    for (const doc of k8s.loadAllYaml(fs.readFileSync(path.join(dir, file), 'utf8'))) {
       const obj = doc as k8s.V1CustomResourceDefinition | null;
       if (obj?.kind === 'CustomResourceDefinition') crds.push(obj);
     }
