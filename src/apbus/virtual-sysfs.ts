@@ -39,8 +39,8 @@ export class VirtualSysfs implements SysfsIO {
     const { node } = this.#resolve(rel, path, true);
     if (node.kind === 'dir') throw new SysfsError('EISDIR', rel);
     const f = node as FileNode;
-    if (!f.show) throw new SysfsError('EIO', rel, 'attribute is write-only');
-    return this.#kernel(rel, () => f.show!());
+    if (!f.readable) throw new SysfsError('EIO', rel, 'attribute is write-only');
+    return this.#kernel(rel, () => f.show());
   }
 
   write(path: string, value: string): void {
@@ -49,8 +49,8 @@ export class VirtualSysfs implements SysfsIO {
     if (node.kind === 'dir') throw new SysfsError('EISDIR', rel);
     const f = node as FileNode;
     if (value.length === 0) return;
-    if (!f.store) throw new SysfsError('EIO', rel, 'attribute is read-only');
-    this.#kernel(rel, () => f.store!(truncateToPage(value)));
+    if (!f.writable) throw new SysfsError('EIO', rel, 'attribute is read-only');
+    this.#kernel(rel, () => f.store(truncateToPage(value)));
   }
 
   list(path: string): string[] {
@@ -89,23 +89,24 @@ export class VirtualSysfs implements SysfsIO {
    *  `followLast`) restarts the walk at its target, resolved against the link's directory. */
   #resolve(rel: string, original: string, followLast: boolean): Resolved {
     let pending = rel === '' ? [] : rel.split('/');
+    let at = 0;
     let where: string[] = [];
     let node: SysfsNode = this.#root;
     let hops = 0;
-    while (pending.length > 0) {
-      const name = pending[0]!;
-      pending = pending.slice(1);
+    while (at < pending.length) {
+      const name = pending[at++]!;
       if (node.kind !== 'dir') throw new SysfsError('ENOTDIR', rel || original);
-      const child: SysfsNode | undefined = this.#kernel(rel, () => (node as DirNode).child(name));
+      const child = this.#lookup(rel, node, name);
       if (child === undefined) throw new SysfsError('ENOENT', rel || original);
-      if (child.kind === 'link' && (pending.length > 0 || followLast)) {
+      if (child.kind === 'link' && (at < pending.length || followLast)) {
         if (++hops > MAX_SYMLINK_HOPS) throw new SysfsError('ENOENT', rel, 'too many levels of symbolic links');
-        const target = [...where];
+        const target = where;
         for (const part of child.target.split('/')) {
           if (part === '..') target.pop();
           else if (part !== '' && part !== '.') target.push(part);
         }
-        pending = [...target, ...pending];
+        pending = target.concat(pending.slice(at));
+        at = 0;
         where = [];
         node = this.#root;
         continue;
@@ -116,18 +117,28 @@ export class VirtualSysfs implements SysfsIO {
     return { node, path: where.join('/') };
   }
 
+  #lookup(rel: string, dir: DirNode, name: string): SysfsNode | undefined {
+    try {
+      return dir.child(name);
+    } catch (err) {
+      throw this.#translate(err, rel);
+    }
+  }
+
   /** Runs a show/store/lookup and reports kernel errors against the path. */
   #kernel<T>(rel: string, op: () => T): T {
     try {
       return op();
     } catch (err) {
-      if (err instanceof ApBusError) {
-        // strerror text first, as a real sysfs would report it; the model's reason after it.
-        const strerror = errnoExplanation(err.errno);
-        throw new SysfsError(err.errno, rel, err.detail === strerror ? strerror : `${strerror} (${err.detail})`);
-      }
-      throw err;
+      throw this.#translate(err, rel);
     }
+  }
+
+  #translate(err: unknown, rel: string): unknown {
+    if (!(err instanceof ApBusError)) return err;
+    // strerror text first, as a real sysfs would report it; the model's reason after it.
+    const strerror = errnoExplanation(err.errno);
+    return new SysfsError(err.errno, rel, err.detail === strerror ? strerror : `${strerror} (${err.detail})`);
   }
 }
 

@@ -304,6 +304,21 @@ export class ApBusModel {
     };
   }
 
+  hasCard(id: number): boolean {
+    return this.#cards.has(id);
+  }
+
+  /** Driver of a card device: 'cex4card' or '' (cheap; no counters). */
+  cardDriver(id: number): '' | 'cex4card' {
+    return this.#cards.get(id)?.bound ? 'cex4card' : '';
+  }
+
+  /** Driver of a queue device, '' when it has none or does not exist (cheap). */
+  queueDriver(adapter: number, domain: number): '' | QueueDriverName {
+    if (!this.queueExists(adapter, domain)) return '';
+    return QUEUE_DRIVER_NAMES[this.#driver[adapter * 256 + domain]!]!;
+  }
+
   /** Domains with a queue device on this card, ascending. */
   queueDomains(adapter: number): number[] {
     const card = this.#cards.get(adapter);

@@ -1,7 +1,7 @@
 // The three kinds of sysfs entries the virtual tree is made of. Directories are computed on
 // lookup (a 5,440-queue node is never materialised as objects); attribute files carry the
-// kernel's show/store functions. A file without `show` reads EIO and one without `store`
-// writes EIO, as dev_attr_show()/dev_attr_store() answer root, who may open any mode.
+// kernel's show/store functions. A file that is not readable reads EIO and one that is not
+// writable writes EIO, as dev_attr_show()/dev_attr_store() answer root, who may open any mode.
 
 export interface DirNode {
   readonly kind: 'dir';
@@ -12,8 +12,12 @@ export interface DirNode {
 
 export interface FileNode {
   readonly kind: 'file';
-  readonly show?: () => string;
-  readonly store?: (value: string) => void;
+  /** Has a show function (reading otherwise gives EIO). */
+  readonly readable: boolean;
+  /** Has a store function (writing otherwise gives EIO). */
+  readonly writable: boolean;
+  show(): string;
+  store(value: string): void;
 }
 
 export interface LinkNode {
@@ -24,11 +28,57 @@ export interface LinkNode {
 
 export type SysfsNode = DirNode | FileNode | LinkNode;
 
+class CallbackFile implements FileNode {
+  readonly kind = 'file' as const;
+  constructor(
+    readonly showFn: (() => string) | undefined,
+    readonly storeFn: ((value: string) => void) | undefined,
+  ) {}
+  get readable(): boolean {
+    return this.showFn !== undefined;
+  }
+  get writable(): boolean {
+    return this.storeFn !== undefined;
+  }
+  show(): string {
+    return this.showFn!();
+  }
+  store(value: string): void {
+    this.storeFn!(value);
+  }
+}
+
 export function file(show?: () => string, store?: (value: string) => void): FileNode {
-  const node: { kind: 'file'; show?: () => string; store?: (value: string) => void } = { kind: 'file' };
-  if (show) node.show = show;
-  if (store) node.store = store;
-  return node;
+  return new CallbackFile(show, store);
+}
+
+/** An attribute of one device, described once per kind of device; `K` identifies the device. */
+export interface DeviceAttr<M, K> {
+  readonly show?: (model: M, key: K) => string;
+  readonly store?: (model: M, key: K, value: string) => void;
+}
+
+/** A device attribute file: a table entry bound to one device (no closures per lookup, which
+ *  keeps a 5,000-queue inventory cheap). */
+export class DeviceAttrFile<M, K> implements FileNode {
+  readonly kind = 'file' as const;
+  constructor(
+    readonly attr: DeviceAttr<M, K>,
+    readonly model: M,
+    readonly key: K,
+  ) {}
+  get readable(): boolean {
+    return this.attr.show !== undefined;
+  }
+  get writable(): boolean {
+    return this.attr.store !== undefined;
+  }
+  show(): string {
+    return this.attr.show!(this.model, this.key);
+  }
+  store(value: string): void {
+    this.attr.store!(this.model, this.key, value);
+  }
 }
 
 export function link(target: string): LinkNode {

@@ -7,7 +7,7 @@ import type { Mask } from '../mask.js';
 import { AP_DRIVERS, cardName, queueName, type ApBusModel, type ApDriverName } from './ap-bus-model.js';
 import { ApBusError } from './errors.js';
 import { formatMatrix, type MatrixAttr, type MatrixMdev } from './matrix-mdevs.js';
-import { dynamicDir, file, link, staticDir, type DirNode, type SysfsNode } from './sysfs-nodes.js';
+import { DeviceAttrFile, dynamicDir, file, link, staticDir, type DeviceAttr, type DirNode, type SysfsNode } from './sysfs-nodes.js';
 
 const VFIO_AP_MDEV_TYPE = 'vfio_ap-passthrough';
 const VFIO_AP_MDEV_NAME = 'VFIO AP Passthrough Device';
@@ -23,21 +23,29 @@ const flag = (b: boolean) => (b ? '1\n' : '0\n');
 const maskText = (m: Mask) => `${m.toKernelString()}\n`;
 
 export function buildSysfsTree(model: ApBusModel): DirNode {
-  return staticDir({
-    bus: () => staticDir({ ap: () => busApDir(model) }),
-    devices: () =>
-      staticDir({
-        ap: () => apDevicesDir(model),
-        vfio_ap: () => staticDir({ matrix: () => matrixDir(model) }),
-      }),
-    kernel: () => staticDir({ iommu_groups: () => iommuGroupsDir(model) }),
-  });
+  // Directories whose entries do not depend on one device are built once; per-device
+  // directories are made on lookup.
+  const busAp = busApDir(model);
+  const bus = staticDir({ ap: () => busAp });
+  const apDevices = apDevicesDir(model);
+  const matrix = matrixDir(model);
+  const vfioAp = staticDir({ matrix: () => matrix });
+  const devices = staticDir({ ap: () => apDevices, vfio_ap: () => vfioAp });
+  const iommuGroups = iommuGroupsDir(model);
+  const kernel = staticDir({ iommu_groups: () => iommuGroups });
+  return staticDir({ bus: () => bus, devices: () => devices, kernel: () => kernel });
 }
 
 // ------------------------------------------------------------------------------ bus/ap
 
 function busApDir(model: ApBusModel): DirNode {
-  return staticDir({
+  const devices = busDevicesDir(model);
+  const drivers = new Map(AP_DRIVERS.map((d) => [d as string, driverDir(model, d)]));
+  const driversDir = dynamicDir(
+    () => [...drivers.keys()],
+    (name) => drivers.get(name),
+  );
+  return onceDir({
     apmask: () => file(() => maskText(model.apmask), (v) => model.storeApmask(v)),
     aqmask: () => file(() => maskText(model.aqmask), (v) => model.storeAqmask(v)),
     ap_adapter_mask: () => file(() => maskText(model.adapterConfigMask())),
@@ -59,13 +67,26 @@ function busApDir(model: ApBusModel): DirNode {
     scans: () => file(() => line(model.scans), (v) => model.storeScans(v)),
     drivers_autoprobe: () => file(() => flag(model.driversAutoprobe), (v) => model.storeDriversAutoprobe(v)),
     drivers_probe: () => file(undefined, (v) => model.storeDriversProbe(v)),
-    devices: () => busDevicesDir(model),
-    drivers: () =>
-      dynamicDir(
-        () => [...AP_DRIVERS],
-        (name) => ((AP_DRIVERS as readonly string[]).includes(name) ? driverDir(model, name as ApDriverName) : undefined),
-      ),
+    devices: () => devices,
+    drivers: () => driversDir,
   });
+}
+
+/** A static directory whose children are built on first lookup and then kept. */
+function onceDir(children: Record<string, () => SysfsNode>): DirNode {
+  const built = new Map<string, SysfsNode>();
+  return staticDir(
+    Object.fromEntries(
+      Object.entries(children).map(([name, make]) => [
+        name,
+        () => {
+          let node = built.get(name);
+          if (!node) built.set(name, (node = make()));
+          return node;
+        },
+      ]),
+    ),
+  );
 }
 
 /** bus/ap/devices: a link per card and queue device. */
@@ -89,11 +110,13 @@ function busDevicesDir(model: ApBusModel): DirNode {
 
 /** bus/ap/drivers/<driver>: bind, unbind and a link per bound device. */
 function driverDir(model: ApBusModel, driver: ApDriverName): DirNode {
+  const bind = file(undefined, (v) => model.bind(driver, v));
+  const unbind = file(undefined, (v) => model.unbind(driver, v));
   return dynamicDir(
     () => ['bind', 'unbind', ...model.boundDevices(driver)],
     (name) => {
-      if (name === 'bind') return file(undefined, (v) => model.bind(driver, v));
-      if (name === 'unbind') return file(undefined, (v) => model.unbind(driver, v));
+      if (name === 'bind') return bind;
+      if (name === 'unbind') return unbind;
       const dev = parseDeviceName(model, name);
       if (!dev || deviceDriver(model, dev) !== driver) return undefined;
       return link(`../../../../devices/ap/${devicePath(dev)}`);
@@ -109,7 +132,7 @@ function parseDeviceName(model: ApBusModel, name: string): Device | null {
   let m = CARD_RE.exec(name);
   if (m) {
     const adapter = parseInt(m[1]!, 16);
-    return model.card(adapter) ? { kind: 'card', adapter } : null;
+    return model.hasCard(adapter) ? { kind: 'card', adapter } : null;
   }
   m = QUEUE_RE.exec(name);
   if (!m) return null;
@@ -123,8 +146,7 @@ function devicePath(dev: Device): string {
 }
 
 function deviceDriver(model: ApBusModel, dev: Device): string {
-  if (dev.kind === 'card') return model.card(dev.adapter)?.driver ?? '';
-  return model.queue({ adapter: dev.adapter, domain: dev.domain })?.driver ?? '';
+  return dev.kind === 'card' ? model.cardDriver(dev.adapter) : model.queueDriver(dev.adapter, dev.domain);
 }
 
 function apDevicesDir(model: ApBusModel): DirNode {
@@ -134,176 +156,151 @@ function apDevicesDir(model: ApBusModel): DirNode {
       const m = CARD_RE.exec(name);
       if (!m) return undefined;
       const adapter = parseInt(m[1]!, 16);
-      return model.card(adapter) ? cardDir(model, adapter) : undefined;
+      return model.hasCard(adapter) ? new CardDir(model, adapter) : undefined;
     },
   );
 }
 
-const CARD_ATTRS = [
-  'ap_functions',
-  'chkstop',
-  'config',
-  'depth',
-  'hwtype',
-  'max_msg_size',
-  'modalias',
-  'pendingq_count',
-  'raw_hwtype',
-  'request_count',
-  'requestq_count',
-  'subsystem',
-] as const;
-const ZCRYPT_CARD_ATTRS = ['load', 'online', 'type'] as const;
+type CardAttr = DeviceAttr<ApBusModel, number>;
+const card = (m: ApBusModel, adapter: number) => m.card(adapter)!;
 
-function cardDir(model: ApBusModel, adapter: number): DirNode {
-  const state = () => model.card(adapter)!;
-  return dynamicDir(
-    () => {
-      const bound = state().driver === 'cex4card';
-      return [
-        ...CARD_ATTRS,
-        ...(bound ? ['driver', ...ZCRYPT_CARD_ATTRS] : []),
-        ...model.queueDomains(adapter).map((d) => queueName(adapter, d)),
-      ];
-    },
-    (name): SysfsNode | undefined => {
-      const bound = state().driver === 'cex4card';
-      switch (name) {
-        case 'ap_functions':
-          return file(() => `0x${state().functions.toString(16).toUpperCase().padStart(8, '0')}\n`);
-        case 'chkstop':
-          return file(() => flag(state().chkstop));
-        case 'config':
-          return file(
-            () => flag(state().config),
-            (v) => model.storeCardConfig(adapter, v),
-          );
-        case 'depth':
-          return file(() => line(state().depth));
-        case 'hwtype':
-          return file(() => line(state().hwtype));
-        case 'raw_hwtype':
-          return file(() => line(state().rawHwtype));
-        case 'max_msg_size':
-          return file(() => line(state().maxMessageSize));
-        case 'modalias':
-          return file(() => `ap:t${state().hwtype.toString(16).toUpperCase().padStart(2, '0')}\n`);
-        case 'pendingq_count':
-          return file(() => line(state().pendingqCount));
-        case 'requestq_count':
-          return file(() => line(state().requestqCount));
-        case 'request_count':
-          return file(
-            () => line(state().requestCount),
-            (v) => model.storeCardRequestCount(adapter, v),
-          );
-        case 'subsystem':
-          return link('../../../bus/ap');
-        case 'driver':
-          return bound ? link('../../../bus/ap/drivers/cex4card') : undefined;
-        case 'type':
-          return bound ? file(() => line(state().type ?? '')) : undefined;
-        case 'online':
-          return bound
-            ? file(
-                () => flag(state().online),
-                (v) => model.storeCardOnline(adapter, v),
-              )
-            : undefined;
-        case 'load':
-          return bound ? file(() => '0\n') : undefined;
-      }
-      const m = QUEUE_RE.exec(name);
-      if (!m || parseInt(m[1]!, 16) !== adapter) return undefined;
-      const domain = parseInt(m[2]!, 16);
-      return domain <= 255 && model.queueExists(adapter, domain) ? queueDir(model, adapter, domain) : undefined;
-    },
-  );
+// ap_card.c attributes, on every card device.
+const CARD_ATTRS: Record<string, CardAttr> = {
+  ap_functions: { show: (m, a) => `0x${card(m, a).functions.toString(16).toUpperCase().padStart(8, '0')}\n` },
+  chkstop: { show: (m, a) => flag(card(m, a).chkstop) },
+  config: { show: (m, a) => flag(card(m, a).config), store: (m, a, v) => m.storeCardConfig(a, v) },
+  depth: { show: (m, a) => line(card(m, a).depth) },
+  hwtype: { show: (m, a) => line(card(m, a).hwtype) },
+  max_msg_size: { show: (m, a) => line(card(m, a).maxMessageSize) },
+  modalias: { show: (m, a) => `ap:t${card(m, a).hwtype.toString(16).toUpperCase().padStart(2, '0')}\n` },
+  pendingq_count: { show: (m, a) => line(card(m, a).pendingqCount) },
+  raw_hwtype: { show: (m, a) => line(card(m, a).rawHwtype) },
+  request_count: { show: (m, a) => line(card(m, a).requestCount), store: (m, a, v) => m.storeCardRequestCount(a, v) },
+  requestq_count: { show: (m, a) => line(card(m, a).requestqCount) },
+};
+// zcrypt_card.c attributes, while the card is bound to cex4card.
+const ZCRYPT_CARD_ATTRS: Record<string, CardAttr> = {
+  load: { show: () => '0\n' },
+  online: { show: (m, a) => flag(card(m, a).online), store: (m, a, v) => m.storeCardOnline(a, v) },
+  type: { show: (m, a) => line(card(m, a).type ?? '') },
+};
+const CARD_ATTR_NAMES = [...Object.keys(CARD_ATTRS), 'subsystem'];
+const ZCRYPT_CARD_ATTR_NAMES = ['driver', ...Object.keys(ZCRYPT_CARD_ATTRS)];
+const CARD_SUBSYSTEM = link('../../../bus/ap');
+const CARD_DRIVER = link('../../../bus/ap/drivers/cex4card');
+
+class CardDir implements DirNode {
+  readonly kind = 'dir' as const;
+  constructor(
+    readonly model: ApBusModel,
+    readonly adapter: number,
+  ) {}
+
+  entries(): string[] {
+    const { model, adapter } = this;
+    const names = [...CARD_ATTR_NAMES];
+    if (model.cardDriver(adapter) === 'cex4card') names.push(...ZCRYPT_CARD_ATTR_NAMES);
+    for (const d of model.queueDomains(adapter)) names.push(queueName(adapter, d));
+    return names;
+  }
+
+  child(name: string): SysfsNode | undefined {
+    const { model, adapter } = this;
+    const attr = CARD_ATTRS[name];
+    if (attr && Object.prototype.hasOwnProperty.call(CARD_ATTRS, name)) return new DeviceAttrFile(attr, model, adapter);
+    if (name === 'subsystem') return CARD_SUBSYSTEM;
+    if (model.cardDriver(adapter) === 'cex4card') {
+      if (name === 'driver') return CARD_DRIVER;
+      const zattr = ZCRYPT_CARD_ATTRS[name];
+      if (zattr && Object.prototype.hasOwnProperty.call(ZCRYPT_CARD_ATTRS, name)) return new DeviceAttrFile(zattr, model, adapter);
+    }
+    const m = QUEUE_RE.exec(name);
+    if (!m || parseInt(m[1]!, 16) !== adapter) return undefined;
+    const domain = parseInt(m[2]!, 16);
+    return domain <= 255 && model.queueExists(adapter, domain) ? new QueueDir(model, adapter * 256 + domain) : undefined;
+  }
 }
 
-const QUEUE_ATTRS = [
-  'chkstop',
-  'config',
-  'interrupt',
-  'pendingq_count',
-  'request_count',
-  'requestq_count',
-  'reset',
-  'subsystem',
-] as const;
+type QueueAttr = DeviceAttr<ApBusModel, number>;
+const apqnOf = (index: number) => ({ adapter: index >> 8, domain: index & 255 });
+const queue = (m: ApBusModel, index: number) => m.queue(apqnOf(index))!;
 
-function queueDir(model: ApBusModel, adapter: number, domain: number): DirNode {
-  const apqn = { adapter, domain };
-  const state = () => model.queue(apqn)!;
-  const overrides = model.features.driverOverride;
-  return dynamicDir(
-    () => {
-      const driver = state().driver;
-      const names: string[] = [...QUEUE_ATTRS];
-      if (overrides) names.push('driver_override');
-      if (driver !== '') names.push('driver');
-      if (driver === 'cex4queue') names.push('load', 'online');
-      if (driver === 'vfio_ap') names.push('status');
-      return names;
-    },
-    (name): SysfsNode | undefined => {
-      const driver = state().driver;
-      switch (name) {
-        case 'chkstop':
-          return file(() => flag(state().chkstop));
-        case 'config':
-          return file(() => flag(state().config));
-        case 'interrupt':
-          return file(() => model.queueInterruptText(adapter, domain));
-        case 'pendingq_count':
-          return file(() => line(state().pendingqCount));
-        case 'requestq_count':
-          return file(() => line(state().requestqCount));
-        case 'request_count':
-          return file(
-            () => line(state().requestCount),
-            (v) => model.storeQueueRequestCount(adapter, domain, v),
-          );
-        case 'reset':
-          return file(
-            () => model.queueResetText(adapter, domain),
-            (v) => model.storeQueueReset(adapter, domain, v),
-          );
-        case 'subsystem':
-          return link('../../../../bus/ap');
-        case 'driver_override':
-          return overrides
-            ? file(
-                () => line(state().driverOverride ?? ''),
-                (v) => model.storeDriverOverride(adapter, domain, v),
-              )
-            : undefined;
-        case 'driver':
-          return driver !== '' ? link(`../../../../bus/ap/drivers/${driver}`) : undefined;
-        case 'online':
-          return driver === 'cex4queue'
-            ? file(
-                () => flag(state().online),
-                (v) => model.storeQueueOnline(adapter, domain, v),
-              )
-            : undefined;
-        case 'load':
-          return driver === 'cex4queue' ? file(() => '0\n') : undefined;
-        case 'status':
-          return driver === 'vfio_ap' ? file(() => line(model.mdevs.queueStatus(adapter, domain))) : undefined;
-      }
-      return undefined;
-    },
-  );
+// ap_queue.c attributes, on every queue device.
+const QUEUE_ATTRS: Record<string, QueueAttr> = {
+  chkstop: { show: (m, i) => flag(queue(m, i).chkstop) },
+  config: { show: (m, i) => flag(queue(m, i).config) },
+  interrupt: { show: (m, i) => m.queueInterruptText(i >> 8, i & 255) },
+  pendingq_count: { show: (m, i) => line(queue(m, i).pendingqCount) },
+  request_count: {
+    show: (m, i) => line(queue(m, i).requestCount),
+    store: (m, i, v) => m.storeQueueRequestCount(i >> 8, i & 255, v),
+  },
+  requestq_count: { show: (m, i) => line(queue(m, i).requestqCount) },
+  reset: { show: (m, i) => m.queueResetText(i >> 8, i & 255), store: (m, i, v) => m.storeQueueReset(i >> 8, i & 255, v) },
+};
+// ap_queue.c driver_override (6.19 only).
+const DRIVER_OVERRIDE_ATTR: QueueAttr = {
+  show: (m, i) => line(queue(m, i).driverOverride ?? ''),
+  store: (m, i, v) => m.storeDriverOverride(i >> 8, i & 255, v),
+};
+// zcrypt_queue.c attributes, while bound to cex4queue.
+const ZCRYPT_QUEUE_ATTRS: Record<string, QueueAttr> = {
+  load: { show: () => '0\n' },
+  online: { show: (m, i) => flag(queue(m, i).online), store: (m, i, v) => m.storeQueueOnline(i >> 8, i & 255, v) },
+};
+// vfio_ap_drv.c/vfio_ap_ops.c `status`, while bound to vfio_ap.
+const STATUS_ATTR: QueueAttr = { show: (m, i) => line(m.mdevs.queueStatus(i >> 8, i & 255)) };
+const QUEUE_ATTR_NAMES = [...Object.keys(QUEUE_ATTRS), 'subsystem'];
+const QUEUE_SUBSYSTEM = link('../../../../bus/ap');
+const QUEUE_DRIVER = {
+  cex4queue: link('../../../../bus/ap/drivers/cex4queue'),
+  vfio_ap: link('../../../../bus/ap/drivers/vfio_ap'),
+};
+
+class QueueDir implements DirNode {
+  readonly kind = 'dir' as const;
+  constructor(
+    readonly model: ApBusModel,
+    readonly index: number,
+  ) {}
+
+  entries(): string[] {
+    const { model, index } = this;
+    const driver = model.queueDriver(index >> 8, index & 255);
+    const names = [...QUEUE_ATTR_NAMES];
+    if (model.features.driverOverride) names.push('driver_override');
+    if (driver !== '') names.push('driver');
+    if (driver === 'cex4queue') names.push(...Object.keys(ZCRYPT_QUEUE_ATTRS));
+    if (driver === 'vfio_ap') names.push('status');
+    return names;
+  }
+
+  child(name: string): SysfsNode | undefined {
+    const { model, index } = this;
+    const attr = QUEUE_ATTRS[name];
+    if (attr && Object.prototype.hasOwnProperty.call(QUEUE_ATTRS, name)) return new DeviceAttrFile(attr, model, index);
+    if (name === 'subsystem') return QUEUE_SUBSYSTEM;
+    if (name === 'driver_override') return model.features.driverOverride ? new DeviceAttrFile(DRIVER_OVERRIDE_ATTR, model, index) : undefined;
+    const driver = model.queueDriver(index >> 8, index & 255);
+    if (driver === '') return undefined;
+    if (name === 'driver') return QUEUE_DRIVER[driver];
+    if (driver === 'cex4queue') {
+      const zattr = ZCRYPT_QUEUE_ATTRS[name];
+      return zattr && Object.prototype.hasOwnProperty.call(ZCRYPT_QUEUE_ATTRS, name) ? new DeviceAttrFile(zattr, model, index) : undefined;
+    }
+    return name === 'status' ? new DeviceAttrFile(STATUS_ATTR, model, index) : undefined;
+  }
 }
 
 // ------------------------------------------------------------------------------ vfio_ap
 
 function matrixDir(model: ApBusModel): DirNode {
+  const mdevType = mdevTypeDir(model);
+  const supportedTypes = staticDir({ [VFIO_AP_MDEV_TYPE]: () => mdevType });
   return dynamicDir(
     () => ['mdev_supported_types', ...model.mdevs.list().map((m) => m.uuid)],
     (name) => {
-      if (name === 'mdev_supported_types') return staticDir({ [VFIO_AP_MDEV_TYPE]: () => mdevTypeDir(model) });
+      if (name === 'mdev_supported_types') return supportedTypes;
       const mdev = UUID_RE.test(name) ? model.mdevs.get(name) : undefined;
       return mdev ? mdevDir(model, mdev) : undefined;
     },
@@ -311,7 +308,7 @@ function matrixDir(model: ApBusModel): DirNode {
 }
 
 function mdevTypeDir(model: ApBusModel): DirNode {
-  return staticDir({
+  return onceDir({
     name: () => file(() => line(VFIO_AP_MDEV_NAME)),
     device_api: () => file(() => line(VFIO_DEVICE_API_AP)),
     available_instances: () => file(() => line(model.mdevs.availableInstances())),
