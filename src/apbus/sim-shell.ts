@@ -8,23 +8,40 @@
 //   echo [-n] VALUE... [> PATH] write VALUE (+ '\n' unless -n), one write() call
 //   guest attach|detach UUID    a guest opens/closes the matrix mdev
 //   host load APQN N [SECONDS]  N host requests in flight on APQN, draining after SECONDS
-//   card remove|add ID          hot-unplug / replug an adapter
+//   card remove ID              hot-unplug an adapter
+//   card add ID [TYPE DOMAINS]  replug it, or plug a new one ('card add 09 CEX8P 0000-000f')
+//   card config|chkstop ID on|off  SCLP (de)configure / checkstop an adapter
 //   tick SECONDS                let time pass (host load drains)
-//   help                        this list
+//   reboot                      masks back to all ones, mdevs gone
+//   help, exit                  this list; stop reading
 // Paths are sysfs paths: '/sys/bus/ap/apmask' or 'bus/ap/apmask'. Blank lines and '#'
 // comments print nothing. A failed read or write prints `error: <ERRNO> <explanation>`.
-import { SysfsError } from './errno.js';
-import { ApbusInputError, parseAdapterId, parseApqn, parseMdevUuid, type Apqn } from './ids.js';
+import { SysfsError, errnoExplanation } from './errno.js';
+import { ApbusInputError, parseAdapterId, parseApqn, parseDomainId, parseMdevUuid, type Apqn } from './ids.js';
+import { ApBusError } from './model/errors.js';
+import { parseCardType, type CardModeLetter } from './model/hardware.js';
 import type { SysfsIO } from './sysfs-io.js';
 
-/** What the shell needs from the model: the actions sysfs cannot express. */
+/** A card to hot-plug (the shape of the model's CardSpec). */
+export interface SimCardSpec {
+  readonly id: number;
+  readonly hwtype: number;
+  readonly mode: CardModeLetter;
+  readonly domains: readonly number[];
+}
+
+/** What the shell needs from the model (ApBusModel): the actions sysfs cannot express. */
 export interface SimModel {
   attachGuest(uuid: string): void;
   detachGuest(uuid: string): void;
   addHostLoad(apqn: Apqn, requests: number, drainsAfterSeconds?: number): void;
   tick(seconds: number): void;
   removeCard(adapter: number): void;
-  addCard(adapter: number): void;
+  replugCard(adapter: number): void;
+  addCard(spec: SimCardSpec): void;
+  setCardConfig(adapter: number, config: boolean): void;
+  setCheckstop(adapter: number, chkstop: boolean): void;
+  reboot(): void;
 }
 
 export interface SimContext {
@@ -40,6 +57,8 @@ export interface SimResult {
   /** Exactly what to print (empty, or ending in '\n' unless a file's contents do not). */
   output: string;
   outcome: SimOutcome;
+  /** The line was `exit` (or `quit`): the caller stops reading. */
+  exit?: boolean;
 }
 
 export const SIM_HELP = [
@@ -49,9 +68,13 @@ export const SIM_HELP = [
   'echo [-n] VALUE... [> PATH] write VALUE and a newline (-n: no newline) to PATH',
   'guest attach|detach UUID    a guest opens/closes the mdev',
   'host load APQN N [SECONDS]  N host requests in flight on APQN, draining after SECONDS',
-  'card remove|add ID          unplug / replug an adapter',
+  'card remove ID              unplug an adapter',
+  'card add ID [TYPE DOMAINS]  replug it, or plug a new one (card add 09 CEX8P 0000-000f)',
+  'card config|chkstop ID on|off  deconfigure / checkstop an adapter',
   'tick SECONDS                let time pass',
+  'reboot                      masks back to all ones, mdevs gone',
   '# ...                       comment',
+  'exit                        stop',
 ].join('\n') + '\n';
 
 /** Runs one line and returns what to print. */
@@ -85,11 +108,18 @@ export function executeSimLine(line: string, ctx: SimContext): SimResult {
       case 'host':
         return host(words(rest, 'host load APQN N [SECONDS]'), ctx.model);
       case 'card':
-        return card(words(rest, 'card remove|add ID'), ctx.model);
+        return card(words(rest, 'card remove|add|config|chkstop ID ...'), ctx.model);
       case 'tick':
         return tick(words(rest, 'tick SECONDS'), ctx.model);
+      case 'reboot':
+        if (rest.length > 0) throw new UsageError('usage: reboot');
+        ctx.model.reboot();
+        return { output: '', outcome: 'ok' };
       case 'help':
         return { output: SIM_HELP, outcome: 'ok' };
+      case 'exit':
+      case 'quit':
+        return { output: '', outcome: 'ok', exit: true };
       default:
         return usage(`unknown command ${JSON.stringify(first!.text)} (try help)`);
     }
@@ -99,7 +129,7 @@ export function executeSimLine(line: string, ctx: SimContext): SimResult {
   }
 }
 
-/** Runs every line of a script; usageErrors counts lines that were themselves wrong. */
+/** Runs every line of a script up to `exit`; usageErrors counts lines that were themselves wrong. */
 export function runSimScript(text: string, ctx: SimContext): { output: string; usageErrors: number } {
   let output = '';
   let usageErrors = 0;
@@ -107,6 +137,7 @@ export function runSimScript(text: string, ctx: SimContext): { output: string; u
     const result = executeSimLine(line, ctx);
     output += result.output;
     if (result.outcome === 'usage') usageErrors++;
+    if (result.exit) break;
   }
   return { output, usageErrors };
 }
@@ -185,20 +216,50 @@ function host(args: string[], model: SimModel): SimResult {
   }
   const apqn = parseApqn(apqnText);
   const requests = parseCount(countText, 'N (requests in flight)');
+  if (requests < 1) throw new UsageError('N (requests in flight) must be at least 1');
   if (secondsText === undefined) model.addHostLoad(apqn, requests);
   else model.addHostLoad(apqn, requests, parseSeconds(secondsText));
   return { output: '', outcome: 'ok' };
 }
 
 function card(args: string[], model: SimModel): SimResult {
-  const [action, idText, ...extra] = args;
-  if ((action !== 'remove' && action !== 'add') || idText === undefined || extra.length > 0) {
-    throw new UsageError('usage: card remove|add ID');
-  }
+  const [action, idText, ...more] = args;
+  if (idText === undefined) throw new UsageError('usage: card remove|add|config|chkstop ID ...');
   const adapter = parseAdapterId(idText);
-  if (action === 'remove') model.removeCard(adapter);
-  else model.addCard(adapter);
+  if (action === 'remove' && more.length === 0) {
+    model.removeCard(adapter);
+  } else if (action === 'add' && more.length === 0) {
+    model.replugCard(adapter);
+  } else if (action === 'add' && more.length === 2) {
+    const kind = parseCardType(more[0]!);
+    if (!kind) throw new UsageError(`card type ${JSON.stringify(more[0])} is not like CEX8P (CEX4..CEX8, mode C, P or A)`);
+    model.addCard({ id: adapter, hwtype: kind.hwtype, mode: kind.mode, domains: parseDomains(more[1]!) });
+  } else if ((action === 'config' || action === 'chkstop') && more.length === 1) {
+    const on = parseSwitch(more[0]!);
+    if (action === 'config') model.setCardConfig(adapter, on);
+    else model.setCheckstop(adapter, on);
+  } else {
+    throw new UsageError('usage: card remove ID | card add ID [TYPE DOMAINS] | card config|chkstop ID on|off');
+  }
   return { output: '', outcome: 'ok' };
+}
+
+/** 'aaaa-zzzz' or a comma-separated list of domains, hex as everywhere in the API. */
+function parseDomains(text: string): number[] {
+  const range = /^([^,-]+)-([^,-]+)$/.exec(text);
+  if (range) {
+    const first = parseDomainId(range[1]!);
+    const last = parseDomainId(range[2]!);
+    if (first > last) throw new UsageError(`domain range ${text} is reversed`);
+    return Array.from({ length: last - first + 1 }, (_, i) => first + i);
+  }
+  return [...new Set(text.split(',').map(parseDomainId))].sort((a, b) => a - b);
+}
+
+function parseSwitch(text: string): boolean {
+  if (text === 'on' || text === '1') return true;
+  if (text === 'off' || text === '0') return false;
+  throw new UsageError(`expected on or off, got ${JSON.stringify(text)}`);
 }
 
 function tick(args: string[], model: SimModel): SimResult {
@@ -221,6 +282,11 @@ function failed(err: unknown): SimResult {
 
 function errorLine(err: unknown): string {
   if (err instanceof SysfsError) return `error: ${err.errno} ${err.explanation}\n`;
+  if (err instanceof ApBusError) {
+    // Same shape as the virtual sysfs reports it: strerror, then the model's reason.
+    const strerror = errnoExplanation(err.errno);
+    return `error: ${err.errno} ${strerror}${err.detail === strerror ? '' : ` (${err.detail})`}\n`;
+  }
   const message = err instanceof Error ? err.message : String(err);
   return `error: ${message.split('\n')[0]}\n`;
 }
