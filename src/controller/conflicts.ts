@@ -113,7 +113,7 @@ function conflictMessage(loser: Contender, taken: string[], holders: Contender[]
   };
   const held = holders.map((h) => `${h.key} (${why(h)})`);
   const verb = taken.length === 1 ? 'is' : 'are';
-  return `${joinList(taken)} on node ${loser.node} ${verb} held by ${joinList(held, 4)}; this reservation waits and proceeds by itself once ${holders.length === 1 ? 'it releases them' : 'they release them'}`;
+  return `${joinList(taken)} on node ${loser.node} ${verb} held by ${joinList(held, 4)}; this reservation waits and proceeds by itself once ${holders.length === 1 ? `${holders[0]!.key} releases` : 'they release'} them`;
 }
 
 function canonical(apqns: readonly string[]): string[] {

@@ -22,6 +22,8 @@ export interface NodeInventory {
   aqmask: Set<number>;
   maxAdapterId: number;
   maxDomainId: number;
+  /** Queues in the matrix of an mdev this operator does not own (apqnIndex -> mdev UUID): not ours to give. */
+  foreignMdevQueues: Map<number, string>;
 }
 
 export function nodeInventory(name: string, status: NodeStateStatus): NodeInventory {
@@ -35,6 +37,14 @@ export function nodeInventory(name: string, status: NodeStateStatus): NodeInvent
     const q = tryParse(() => parseApqn(queue.apqn));
     if (q) queues.set(apqnIndex(q.adapter, q.domain), queue);
   }
+  const foreignMdevQueues = new Map<number, string>();
+  for (const mdev of status.mdevs ?? []) {
+    if (mdev.owned) continue;
+    for (const line of mdev.matrix) {
+      const q = tryParse(() => parseApqn(line)); // 'aa.' / '.dddd' lines (empty product) do not parse: skipped
+      if (q) foreignMdevQueues.set(apqnIndex(q.adapter, q.domain), mdev.uuid);
+    }
+  }
   return {
     name,
     cards,
@@ -43,6 +53,7 @@ export function nodeInventory(name: string, status: NodeStateStatus): NodeInvent
     aqmask: maskBits(status.aqmask),
     maxAdapterId: status.maxAdapterId ?? MAX_ID,
     maxDomainId: status.maxDomainId ?? MAX_ID,
+    foreignMdevQueues,
   };
 }
 

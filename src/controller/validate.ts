@@ -37,6 +37,7 @@ export type RejectReason =
   | 'NotAMatrix'
   | 'InvalidControlDomain'
   | 'QueueNotFound'
+  | 'ForeignMdev'
   | 'CardTypeUnsupported'
   | 'ModeMismatch'
   | 'ControlDomainOutOfRange'
@@ -185,6 +186,16 @@ export function checkOnNode(spec: ValidSpec, apqns: readonly Apqn[], node: NodeI
   const missing = apqns.filter((q) => !node.queues.has(apqnIndex(q.adapter, q.domain)));
   if (missing.length > 0) {
     problems.push({ reason: 'QueueNotFound', message: missingMessage(missing, node), temporary: false });
+  }
+
+  const foreign = apqns.filter((q) => node.foreignMdevQueues.has(apqnIndex(q.adapter, q.domain)));
+  if (foreign.length > 0) {
+    const uuids = [...new Set(foreign.map((q) => node.foreignMdevQueues.get(apqnIndex(q.adapter, q.domain))!))];
+    problems.push({
+      reason: 'ForeignMdev',
+      message: `${joinList(foreign.map(formatApqn))} on node ${node.name} ${foreign.length === 1 ? 'is' : 'are'} assigned to ${uuids.length === 1 ? 'mdev' : 'mdevs'} ${joinList(uuids, 3)}, which this operator does not manage; remove ${foreign.length === 1 && uuids.length === 1 ? 'it' : 'them'} from that mdev first`,
+      temporary: true,
+    });
   }
 
   const adapters = [...new Set(apqns.map((q) => q.adapter))].sort((a, b) => a - b);
