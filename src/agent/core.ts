@@ -1,0 +1,455 @@
+// The node agent's brain, without Kubernetes: one reconcile pass turns APNodeState.spec into
+// small sysfs steps on this node's AP bus and reports what it found and did. The runtime
+// (src/agent runtime helper) feeds it the spec, writes PassResult.status back, emits the
+// events and calls again after requeueAfterMs or when the spec/bus changes.
+//
+// A pass: look (fingerprint + inventory) → plan (plan.ts) → take the first step that may run
+// (asking the in-use policy, drain.ts, for steps that take queues off the host) → look again →
+// plan again … until nothing may run; then report (report.ts, drift.ts, degraded.ts).
+// An error stops the pass (report, requeue with backoff); a crash at any point is fine because
+// the next pass plans from the bus as it is.
+import { SysfsError } from '../apbus/errno.js';
+import { formatApqn } from '../apbus/ids.js';
+import type { BusInventory, SysfsBackend } from '../apbus/backend.js';
+import type { Condition, NodeStateSpec, NodeStateStatus, ReservationPhase } from '../api/types.js';
+import { setCondition, type ConditionInput } from '../controller/conditions.js';
+import { BusFacts } from './bus-facts.js';
+import { degradedCondition } from './degraded.js';
+import { DEFAULT_LOOK_INTERVAL_MS, judgeMoves, describeActivity, type MoveVerdict, type QueueVerdict } from './drain.js';
+import {
+  DEFAULT_DRIFT_HOLD_SECONDS,
+  driftCondition,
+  observeDrift,
+  rememberBaseline,
+  rememberDrift,
+} from './drift.js';
+import { executeStep } from './execute.js';
+import { newAgentMemory, type AgentMemory } from './memory.js';
+import { candidates, planPass, type Candidate, type PlanItem } from './plan.js';
+import { busStatus, reservationStatuses, syncedCondition, type PassOutcome } from './report.js';
+import { normalizeSpec, specReservations, validateSpec, type WantedState } from './spec.js';
+import { describeStep, type Step } from './steps.js';
+
+export { newAgentMemory, validateSpec };
+export type { AgentMemory };
+
+export interface AgentEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+  reservation?: string;
+  apqns?: string[];
+}
+
+export interface PassResult {
+  /** Full status except heartbeatTime and observedGeneration (the runtime sets those). */
+  status: NodeStateStatus;
+  /** The bus equals the spec in everything the spec owns. */
+  synced: boolean;
+  /** What a person should notice: Force cut-offs, stuck drains, drift repaired, foreign
+   *  changes, step failures, releases. */
+  events: AgentEvent[];
+  /** Call again after this long even if nothing changes (draining, backoff, a guest to let go). */
+  requeueAfterMs?: number;
+  /** Human-readable, for logs and tests. */
+  stepsExecuted: string[];
+}
+
+export interface PassOptions {
+  nowMs: number;
+  /** metadata.generation of the APNodeState: stamped on the conditions. */
+  generation?: number;
+  /** Called just before step `index` (0-based within the pass) runs; if it throws, the pass
+   *  stops there with steps 0..index-1 done and the error propagates (tests: a kill). */
+  onStep?: (index: number, step: string) => void;
+  /** Drift stays True this long after the last difference (default 30). */
+  driftHoldSeconds?: number;
+  /** Wait/Fail: request_count must stand still this long between two looks (default 1000). */
+  drainLookIntervalMs?: number;
+  /** With nothing changing, a full pass still runs this often (default 60): catches what the
+   *  fingerprint does not cover (hand-written driver_override, guests attaching, counters). */
+  resyncSeconds?: number;
+}
+
+const DEFAULT_RESYNC_SECONDS = 60;
+/** A pass that took this many steps yields and asks to be called again at once. */
+const MAX_STEPS_PER_PASS = 400;
+const RECHECK_MS = 5000;
+const MAX_BACKOFF_MS = 60_000;
+
+function specKeyOf(spec: NodeStateSpec): string {
+  return JSON.stringify(spec ?? null);
+}
+
+function tryFingerprint(backend: SysfsBackend): string | null {
+  try {
+    return backend.fingerprint();
+  } catch {
+    return null;
+  }
+}
+
+/** True when reconcileNode would do real work (not just hand back the last answer): never ran,
+ *  the spec or bus fingerprint changed, the last pass asked for a requeue, or a periodic
+ *  resync / Drift hold expiry is due. An idle rescan costs one fingerprint. */
+export function needsFullPass(backend: SysfsBackend, memory: AgentMemory, nowMs: number, spec?: NodeStateSpec, generation?: number): boolean {
+  const idle = memory.idle;
+  if (!idle || nowMs >= idle.validUntilMs) return true;
+  if (spec !== undefined && (specKeyOf(spec) !== idle.specKey || generation !== idle.generation)) return true;
+  const fp = tryFingerprint(backend);
+  return fp === null || fp !== idle.fingerprint;
+}
+
+interface Look {
+  readonly fingerprint: string;
+  readonly inv: BusInventory;
+}
+
+/** Fingerprint first, then inventory: if the bus changes in between, the stored fingerprint is
+ *  the older one and the next rescan sees a difference. */
+function look(backend: SysfsBackend): Look {
+  const fingerprint = backend.fingerprint();
+  return { fingerprint, inv: backend.inventory() };
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof SysfsError) return `${err.message} (${err.path})`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+interface Chosen {
+  readonly step: Step;
+  readonly items: readonly PlanItem[];
+  readonly forced: readonly QueueVerdict[];
+}
+
+/** The first step that may run now. Steps that take queues off the host ask the in-use policy
+ *  (recording the verdicts for the report); mask bit changes that may all run now are merged
+ *  into one relative write. */
+function choose(
+  items: readonly PlanItem[],
+  wanted: WantedState,
+  memory: AgentMemory,
+  opts: PassOptions,
+  verdicts: Map<string, MoveVerdict>,
+  skip: ReadonlySet<string>,
+): Chosen | null {
+  const judge = (item: PlanItem, next: Candidate): MoveVerdict | null => {
+    if (next.moves.length === 0) return null;
+    const v = judgeMoves(next.moves, wanted.intents, memory.drain, opts.nowMs, opts.drainLookIntervalMs ?? DEFAULT_LOOK_INTERVAL_MS);
+    verdicts.set(item.key, v);
+    return v;
+  };
+  const list = candidates(items).filter((c) => !skip.has(describeStep(c.next.step)));
+  for (let i = 0; i < list.length; i++) {
+    const { item, next } = list[i]!;
+    const v = judge(item, next);
+    if (v && !v.go) continue;
+    const forced = [...(v?.queues.filter((q) => q.state === 'forced') ?? [])];
+    const step = next.step;
+    if (step.kind !== 'maskBits') return { step, items: [item], forced };
+    // One write for every bit of this mask and direction that may change now.
+    const bits = new Set(step.bits);
+    const merged = [item];
+    for (const other of list.slice(i + 1)) {
+      const s = other.next.step;
+      if (s.kind !== 'maskBits' || s.mask !== step.mask || s.host !== step.host) continue;
+      const ov = judge(other.item, other.next);
+      if (ov && !ov.go) continue;
+      s.bits.forEach((b) => bits.add(b));
+      merged.push(other.item);
+      forced.push(...(ov?.queues.filter((q) => q.state === 'forced') ?? []));
+    }
+    return { step: { ...step, bits: [...bits].sort((a, b) => a - b) }, items: merged, forced };
+  }
+  return null;
+}
+
+function forcedEvents(chosen: Chosen): AgentEvent[] {
+  const cut = chosen.forced.filter((q) => q.queue.requestsInFlight > 0);
+  if (cut.length === 0) return [];
+  const byReservation = new Map<string, QueueVerdict[]>();
+  for (const q of cut) {
+    const r = q.reservation ?? chosen.items[0]?.reservations[0] ?? '';
+    byReservation.set(r, [...(byReservation.get(r) ?? []), q]);
+  }
+  return [...byReservation].map(([reservation, qs]) => {
+    const total = qs.reduce((n, q) => n + q.queue.requestsInFlight, 0);
+    return {
+      type: 'Warning' as const,
+      reason: 'ForcedMove',
+      message: `Moved ${qs.map((q) => `${formatApqn(q.queue.apqn)} (${q.queue.requestsInFlight} cut off)`).join(', ')} off the host driver under inUsePolicy Force: ${total} host request${total === 1 ? ' was' : 's were'} cut off (returned with EAGAIN).`,
+      ...(reservation ? { reservation } : {}),
+      apqns: qs.map((q) => formatApqn(q.queue.apqn)),
+    };
+  });
+}
+
+/** One reconcile pass: inventory → compare with spec → plan ordered small steps → execute
+ *  them until done, blocked (draining/refused/guest attached) or an error (then stop, report,
+ *  requeue); re-inventory between steps. Never throws, except what opts.onStep throws. */
+export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory: AgentMemory, opts: PassOptions): PassResult {
+  const nowMs = opts.nowMs;
+  const holdMs = (opts.driftHoldSeconds ?? DEFAULT_DRIFT_HOLD_SECONDS) * 1000;
+  const specKey = specKeyOf(spec);
+
+  // Idle: nothing moved since the last pass → the same answer, for the price of a fingerprint.
+  const idle = memory.idle;
+  if (idle && idle.specKey === specKey && idle.generation === opts.generation && nowMs < idle.validUntilMs) {
+    const fp = tryFingerprint(backend);
+    if (fp !== null && fp === idle.fingerprint) return { ...idle.result, events: [], stepsExecuted: [] };
+  }
+  memory.idle = null;
+
+  const { wanted, problems } = normalizeSpec(spec);
+  const events: AgentEvent[] = [];
+  const stepsExecuted: string[] = [];
+
+  let current: Look;
+  try {
+    current = look(backend);
+  } catch (err) {
+    return inventoryFailed(memory, err, nowMs, opts.generation);
+  }
+  let facts = new BusFacts(current.inv);
+  rememberCapabilities(memory, current.inv);
+
+  if (problems.length > 0) {
+    // A spec we do not fully understand is not applied at all; the bus is still reported.
+    const outcome: PassOutcome = { items: [], verdicts: new Map(), failure: null, problems };
+    return finish(memory, facts, wanted, outcome, current.fingerprint, specKey, opts, holdMs, events, stepsExecuted, undefined, false);
+  }
+
+  for (const m of wanted.mdevs) memory.owned.set(m.uuid, m.reservation || undefined);
+  const specUuids = new Set(wanted.mdevs.map((m) => m.uuid));
+  const releases = () => new Map([...memory.owned].filter(([u]) => !specUuids.has(u)));
+
+  let items = planPass(wanted, facts, releases());
+  const seen = observeDrift(items, facts, wanted, memory);
+
+  const verdicts = new Map<string, MoveVerdict>();
+  const skip = new Set<string>(); // steps the kernel refused this pass in a way that is not an error
+  const guestHeld = new Set<string>();
+  const removed: string[] = [];
+  let failure: PassOutcome['failure'] = null;
+  let hitLimit = false;
+
+  for (let index = 0; ; index++) {
+    if (index >= MAX_STEPS_PER_PASS) {
+      hitLimit = true;
+      break;
+    }
+    verdicts.clear();
+    const chosen = choose(items, wanted, memory, opts, verdicts, skip);
+    if (!chosen) break;
+    const description = describeStep(chosen.step);
+    opts.onStep?.(index, description);
+    try {
+      executeStep(backend, chosen.step);
+    } catch (err) {
+      if (chosen.step.kind === 'removeMdev' && err instanceof SysfsError && err.errno === 'EBUSY') {
+        guestHeld.add(chosen.step.uuid); // a guest holds it though no queue reads `in use`
+        skip.add(description);
+        continue;
+      }
+      failure = { step: description, message: errorText(err), reservations: [...new Set(chosen.items.flatMap((i) => i.reservations))] };
+      break;
+    }
+    stepsExecuted.push(description);
+    skip.add(description); // the same step twice in one pass would mean it had no effect
+    if (chosen.step.kind === 'removeMdev') removed.push(chosen.step.uuid);
+    events.push(...forcedEvents(chosen));
+    try {
+      current = look(backend);
+    } catch (err) {
+      failure = { step: `inventory after ${description}`, message: errorText(err), reservations: [] };
+      break;
+    }
+    facts = new BusFacts(current.inv);
+    items = planPass(wanted, facts, releases());
+  }
+
+  if (guestHeld.size > 0) {
+    items = items.map((i) =>
+      i.key.startsWith('release:') && guestHeld.has(i.key.slice('release:'.length))
+        ? { ...i, next: undefined, block: { kind: 'guestAttached' as const, message: `mdev ${i.key.slice(8)} is still open by a guest (remove: EBUSY); it is removed once the guest lets go` } }
+        : i,
+    );
+  }
+
+  // Forget released mdevs (gone and no longer in the spec).
+  for (const [uuid, reservation] of [...memory.owned]) {
+    if (specUuids.has(uuid) || facts.mdevs.has(uuid)) continue;
+    memory.owned.delete(uuid);
+    if (removed.includes(uuid)) {
+      events.push({ type: 'Normal', reason: 'Released', message: `Removed mdev ${uuid}; its queues were reset and zeroized by the kernel.`, ...(reservation ? { reservation } : {}) });
+    }
+  }
+
+  // Drain looks are kept only for queues whose move is still pending.
+  const pending = new Set<number>();
+  for (const c of candidates(items)) for (const q of c.next.moves) pending.add(q.apqn.adapter * 256 + q.apqn.domain);
+  for (const k of [...memory.drain.keys()]) if (!pending.has(k)) memory.drain.delete(k);
+
+  rememberDrift(memory, seen, nowMs, holdMs);
+  if (seen.repaired.length) {
+    events.push({ type: 'Warning', reason: 'DriftRepaired', message: `Changed behind the operator's back, now repaired per spec: ${seen.repaired.join('; ')}.` });
+  }
+  if (seen.foreign.length) events.push({ type: 'Warning', reason: 'ForeignChange', message: `${seen.foreign.join('; ')}.` });
+  rememberBaseline(memory, items, facts, wanted);
+
+  const outcome: PassOutcome = { items, verdicts: new Map(verdicts), failure, problems: [] };
+  events.push(...situationEvents(memory, outcome));
+  return finish(memory, facts, wanted, outcome, current.fingerprint, specKey, opts, holdMs, events, stepsExecuted, requeueFor(outcome, memory, opts, hitLimit), hitLimit);
+}
+
+/** Warnings a person should hear once per episode: stuck drains, Fail refusals, foreign
+ *  blocks, step failures. */
+function situationEvents(memory: AgentMemory, outcome: PassOutcome): AgentEvent[] {
+  const events: AgentEvent[] = [];
+  const live = new Set<string>();
+  const once = (key: string, event: AgentEvent) => {
+    live.add(key);
+    if (memory.emitted.has(key)) return;
+    memory.emitted.add(key);
+    events.push(event);
+  };
+  for (const item of outcome.items) {
+    const v = outcome.verdicts.get(item.key);
+    for (const q of v?.queues ?? []) {
+      const apqn = formatApqn(q.queue.apqn);
+      const reservation = q.reservation ?? item.reservations[0];
+      const r = reservation ? { reservation } : {};
+      if (q.state === 'stuck') {
+        const since = memory.drain.get(q.queue.apqn.adapter * 256 + q.queue.apqn.domain)?.sinceMs ?? 0;
+        once(`stuck:${apqn}:${since}`, {
+          type: 'Warning',
+          reason: 'DrainStuck',
+          message: `${describeActivity(q)}; still waiting after ${Math.round(q.waitedMs / 1000)} s (inUsePolicy Wait, drainTimeoutSeconds ${q.drainTimeoutSeconds}).`,
+          ...r,
+          apqns: [apqn],
+        });
+      } else if (q.state === 'refused') {
+        once(`inuse:${apqn}`, { type: 'Warning', reason: 'InUse', message: `${describeActivity(q)}; not moved (inUsePolicy Fail).`, ...r, apqns: [apqn] });
+      }
+    }
+    if (item.block?.kind === 'foreign' && !item.satisfied) {
+      once(`foreign:${item.block.message}`, {
+        type: 'Warning',
+        reason: 'ForeignChange',
+        message: item.block.message,
+        ...(item.reservations[0] ? { reservation: item.reservations[0] } : {}),
+      });
+    }
+  }
+  if (outcome.failure) {
+    const f = outcome.failure;
+    once(`failed:${f.step}:${f.message}`, {
+      type: 'Warning',
+      reason: 'StepFailed',
+      message: `${f.step} failed: ${f.message}; retrying with backoff.`,
+      ...(f.reservations[0] ? { reservation: f.reservations[0] } : {}),
+    });
+  }
+  for (const key of [...memory.emitted]) if (!live.has(key)) memory.emitted.delete(key);
+  return events;
+}
+
+function requeueFor(outcome: PassOutcome, memory: AgentMemory, opts: PassOptions, hitLimit: boolean): number | undefined {
+  let ms: number | undefined;
+  const want = (n: number) => {
+    ms = ms === undefined ? n : Math.min(ms, n);
+  };
+  if (outcome.failure) {
+    memory.failures++;
+    want(Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(memory.failures - 1, 16)));
+  } else {
+    memory.failures = 0;
+  }
+  if (hitLimit) want(1);
+  const states = new Set([...outcome.verdicts.values()].flatMap((v) => v.queues.map((q) => q.state)));
+  if (states.has('waiting') || states.has('checking') || states.has('stuck')) want(opts.drainLookIntervalMs ?? DEFAULT_LOOK_INTERVAL_MS);
+  if (states.has('refused')) want(RECHECK_MS);
+  // Guests closing an mdev and guest_matrix catching up are not in the bus fingerprint.
+  for (const i of outcome.items) {
+    if (!i.satisfied && (i.block?.kind === 'guestAttached' || i.key.startsWith('guest:'))) want(RECHECK_MS);
+  }
+  return ms;
+}
+
+function rememberCapabilities(memory: AgentMemory, inv: BusInventory): void {
+  if (inv.capabilities.apConfig !== null) memory.capabilities.apConfig = inv.capabilities.apConfig;
+  if (inv.capabilities.driverOverride !== null) memory.capabilities.driverOverride = inv.capabilities.driverOverride;
+}
+
+function conditionsWith(memory: AgentMemory, list: readonly ConditionInput[], nowMs: number): Condition[] {
+  let conditions: Condition[] = memory.lastStatus?.conditions ?? [];
+  for (const c of list) conditions = setCondition(conditions, c, nowMs);
+  return conditions;
+}
+
+function finish(
+  memory: AgentMemory,
+  facts: BusFacts,
+  wanted: WantedState,
+  outcome: PassOutcome,
+  fingerprint: string,
+  specKey: string,
+  opts: PassOptions,
+  holdMs: number,
+  events: AgentEvent[],
+  stepsExecuted: string[],
+  requeueAfterMs: number | undefined,
+  hitLimit: boolean,
+): PassResult {
+  const nowMs = opts.nowMs;
+  const { condition: synced, synced: isSynced } = syncedCondition(outcome, opts.generation);
+  const foreignBlocks = outcome.items.filter((i) => !i.satisfied && i.block?.kind === 'foreign').map((i) => i.block!);
+  const drift = driftCondition(memory, foreignBlocks, isSynced, nowMs, holdMs, opts.generation);
+  const degraded = degradedCondition(wanted, facts, opts.generation);
+
+  const names = [...specReservations(wanted), ...outcome.items.filter((i) => i.key.startsWith('release:')).flatMap((i) => i.reservations)];
+  const reservations = reservationStatuses(names, outcome);
+  for (const r of reservations) {
+    const before = memory.phases.get(r.reservation);
+    if (r.phase === 'Applied' && before !== undefined && before !== 'Applied') {
+      events.push({ type: 'Normal', reason: 'Applied', message: r.message, reservation: r.reservation });
+    }
+  }
+  memory.phases.clear();
+  for (const r of reservations) memory.phases.set(r.reservation, r.phase as ReservationPhase);
+
+  const status: NodeStateStatus = {
+    ...busStatus(facts, memory.owned, memory.capabilities),
+    reservations,
+    conditions: conditionsWith(memory, [synced, degraded, drift], nowMs),
+  };
+  memory.lastStatus = status;
+
+  if (requeueAfterMs === undefined && !outcome.failure && !hitLimit) {
+    const resyncMs = (opts.resyncSeconds ?? DEFAULT_RESYNC_SECONDS) * 1000;
+    let validUntilMs = nowMs + resyncMs;
+    // A running Drift hold ends with a full pass that flips the condition back.
+    if (memory.drift && nowMs - memory.drift.atMs < holdMs) validUntilMs = Math.min(validUntilMs, memory.drift.atMs + holdMs);
+    memory.idle = { specKey, generation: opts.generation, fingerprint, validUntilMs, result: { status, synced: isSynced } };
+  }
+  return { status, synced: isSynced, events, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}), stepsExecuted };
+}
+
+function inventoryFailed(memory: AgentMemory, err: unknown, nowMs: number, generation?: number): PassResult {
+  memory.failures++;
+  const gen = generation !== undefined ? { observedGeneration: generation } : {};
+  const message = `Could not read the AP bus: ${errorText(err)}; retrying.`;
+  const status: NodeStateStatus = {
+    ...(memory.lastStatus ?? {}),
+    conditions: conditionsWith(memory, [{ type: 'Synced', status: 'False', reason: 'InventoryFailed', message, ...gen }], nowMs),
+  };
+  memory.lastStatus = status;
+  return {
+    status,
+    synced: false,
+    events: [{ type: 'Warning', reason: 'InventoryFailed', message }],
+    requeueAfterMs: Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(memory.failures - 1, 16)),
+    stepsExecuted: [],
+  };
+}

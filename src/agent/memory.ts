@@ -1,0 +1,83 @@
+// What the agent remembers between passes. Only `owned` must survive a restart, and it does so
+// through the status the agent writes (mdevs[].owned / reservation), read back on start by
+// newAgentMemory(previousStatus). Everything else is rebuilt by looking at the bus again: a
+// restarted agent re-times drains from its first look, and takes the bus as it finds it as the
+// new drift baseline.
+import type { Mask } from '../apbus/mask.js';
+import type { NodeStateStatus, ReservationPhase } from '../api/types.js';
+import { parseMdevUuid } from '../apbus/ids.js';
+import type { DrainLook } from './drain.js';
+
+/** The last pass's answer, reused while neither the spec nor the bus fingerprint moved. */
+export interface IdleCache {
+  readonly specKey: string;
+  readonly generation: number | undefined;
+  readonly fingerprint: string;
+  /** A full pass is due by then anyway (periodic resync, a Drift hold running out). */
+  readonly validUntilMs: number;
+  readonly result: {
+    readonly status: NodeStateStatus;
+    readonly synced: boolean;
+  };
+}
+
+export interface AgentMemory {
+  /** SERIALIZED (status.mdevs[].owned + reservation): mdevs this operator owns, uuid →
+   *  reservation. Spec mdevs join when seen; an owned mdev the spec dropped is removed and
+   *  then forgotten. */
+  readonly owned: Map<string, string | undefined>;
+  /** Drain looks of queues whose move is pending, by apqnIndex. */
+  readonly drain: Map<number, DrainLook>;
+  /** Keys of spec items the bus satisfied at the end of the last full pass: one of these
+   *  unsatisfied at the start of a pass is drift. */
+  satisfied: Set<string> | null;
+  /** Foreign mdevs at the last full pass (null before the first): new ones are reported. */
+  foreignMdevs: Set<string> | null;
+  /** Masks at the last full pass, to notice changes of bits the spec does not own. */
+  masks: { apmask: Mask; aqmask: Mask } | null;
+  /** The last drift seen (Drift stays True for driftHoldSeconds after it). */
+  drift: { atMs: number; repaired: boolean; details: string[] } | null;
+  /** Keys of one-shot events already emitted (stuck drains, refusals, foreign blocks, step
+   *  failures), dropped when the situation ends so a recurrence is reported again. */
+  readonly emitted: Set<string>;
+  /** Consecutive passes that ended in a failed step (backoff). */
+  failures: number;
+  /** Kernel capabilities once seen (ap_config is only visible while an mdev exists). */
+  capabilities: { apConfig?: boolean; driverOverride?: boolean };
+  /** Last status produced; its conditions keep their lastTransitionTime. */
+  lastStatus: NodeStateStatus | undefined;
+  /** Reservation phases last reported (Normal events on reaching Applied). */
+  readonly phases: Map<string, ReservationPhase>;
+  idle: IdleCache | null;
+  /** Spec object last seen and its key (cheap identity check before stringifying). */
+  specRef: { spec: unknown; key: string } | null;
+}
+
+/** A fresh memory; `previous` (the status this node's agent last wrote) tells which mdevs are
+ *  ours, and carries the conditions' transition times over a restart. */
+export function newAgentMemory(previous?: NodeStateStatus): AgentMemory {
+  const owned = new Map<string, string | undefined>();
+  for (const m of previous?.mdevs ?? []) {
+    if (!m || m.owned !== true) continue;
+    try {
+      owned.set(parseMdevUuid(m.uuid), typeof m.reservation === 'string' && m.reservation ? m.reservation : undefined);
+    } catch {
+      // a malformed entry names nothing we could own
+    }
+  }
+  return {
+    owned,
+    drain: new Map(),
+    satisfied: null,
+    foreignMdevs: null,
+    masks: null,
+    drift: null,
+    emitted: new Set(),
+    failures: 0,
+    capabilities: { ...(previous?.kernel ? { apConfig: previous.kernel.apConfig } : {}) },
+    lastStatus: previous ? { conditions: previous.conditions ?? [] } : undefined,
+    phases: new Map(),
+    idle: null,
+    specRef: null,
+  };
+}
