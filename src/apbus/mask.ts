@@ -261,11 +261,12 @@ function parseRelative(current: Mask, s: string, limit: number): Mask {
     edits.push({ set: sign === '+', first: Number(a.value), last: Number(z.value) });
     while (s[pos] === ',' || s[pos] === '\n') pos++;
   }
-  let words = current;
-  for (const e of edits) {
-    for (let b = e.first; b <= e.last; b++) words = words.with(b, e.set);
-  }
-  return words;
+  const bits = new Uint8Array(MASK_BITS);
+  for (const b of current.bits()) bits[b] = 1;
+  for (const e of edits) bits.fill(e.set ? 1 : 0, e.first, e.last + 1);
+  const result: number[] = [];
+  bits.forEach((v, b) => v && result.push(b));
+  return Mask.of(result);
 }
 
 /**

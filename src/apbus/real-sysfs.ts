@@ -22,6 +22,7 @@ function toSysfsError(err: unknown, path: string): SysfsError {
 
 export class RealSysfs implements SysfsIO {
   readonly root: string;
+  #resolvedRoot: string | undefined;
 
   constructor(root = '/sys') {
     this.root = nodePath.resolve(root);
@@ -92,12 +93,16 @@ export class RealSysfs implements SysfsIO {
     }
   }
 
+  /** The root with its own symlinks resolved; cached once found (a mount point stays put). */
   #rootReal(): string {
-    try {
-      return fs.realpathSync(this.root);
-    } catch (err) {
-      throw toSysfsError(err, '');
+    if (this.#resolvedRoot === undefined) {
+      try {
+        this.#resolvedRoot = fs.realpathSync(this.root);
+      } catch (err) {
+        throw toSysfsError(err, '');
+      }
     }
+    return this.#resolvedRoot;
   }
 
   /** The fully resolved path of `rel`, which must exist and lie inside the root. */
