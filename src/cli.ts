@@ -4,6 +4,7 @@
 type CommandModule = { run(args: string[]): Promise<number>; summary: string };
 
 const commands: Record<string, () => Promise<CommandModule>> = {
+  sim: () => import('./commands/sim.js'),
   controlplane: () => import('./commands/controlplane.js'),
 };
 
@@ -12,6 +13,7 @@ function usage(): string {
     'usage: apqn-operator <command> [flags]',
     '',
     'commands:',
+    '  sim           a shell over the simulated AP bus (virtual sysfs)',
     '  controlplane  build and start only the local control plane',
     '',
     'Run `apqn-operator <command> --help` for a command\'s flags.',
