@@ -164,7 +164,13 @@ function phase(reservation: string, outcome: PassOutcome): ReservationApplyStatu
     const waiting = verdicts.filter((v) => v.state === 'waiting');
     if (waiting.length) {
       const w = waiting[0]!;
-      return r('Draining', 'Draining', `${waiting.map(describeActivity).join('; ')}; waiting up to ${w.drainTimeoutSeconds} s (inUsePolicy Wait)`, queues);
+      const busy = waiting.filter((v) => v.queue.requestsInFlight > 0);
+      const quiet = waiting.filter((v) => v.queue.requestsInFlight === 0);
+      const parts = [
+        ...busy.map(describeActivity),
+        ...(quiet.length ? [`confirming that ${quiet.map((v) => formatApqn(v.queue.apqn)).join(', ')} stay idle (request_count must stand still between two looks)`] : []),
+      ];
+      return r('Draining', 'Draining', `${parts.join('; ')}; waiting up to ${w.drainTimeoutSeconds} s (inUsePolicy Wait)`, queues);
     }
     return r('Pending', 'CheckingHostActivity', `checking host activity on ${verdicts.map((v) => formatApqn(v.queue.apqn)).join(', ')} before moving`, queues);
   }
