@@ -98,10 +98,14 @@ export function releasePlan(owned: OwnedMaskBits, current: HostMasks, stillReser
   return { owned: result, restoreAdapters: restored.apmask, restoreDomains: restored.aqmask };
 }
 
-/** Drops entries that ask for the bit's original value when the node already shows it: nothing left to own. */
+/**
+ * Drops restored entries (set back to their original host value) once the node shows the
+ * bit set: nothing left to own. Cleared entries are releasePlan's to drop, since only it
+ * knows whether a reservation still needs them.
+ */
 export function forgetSettledBits(owned: OwnedMaskBits, current: HostMasks): OwnedMaskBits {
   const keep = (axis: Axis): MaskBit[] =>
-    owned[axis].filter((b) => !(b.host === (b.original ?? b.host) && current[axis].has(parseId[axis](b.id)) === b.host));
+    owned[axis].filter((b) => !(b.host && b.original !== false && current[axis].has(parseId[axis](b.id))));
   return { apmask: keep('apmask'), aqmask: keep('aqmask') };
 }
 

@@ -192,8 +192,8 @@ function placeOnNode(input: ScheduleInput, node: NodeCandidate): Placement | Nod
       const h = heldByOthers.get(apqnIndex(p.adapter, p.domain));
       return h ? [h.reservation] : [];
     }))];
-    const why = `freeing these queues would take ${joinList(taken)} from the host, held by driver: host ${holders.length === 1 ? 'reservation' : 'reservations'} ${joinList(holders, 3)}`;
-    return miss(spec.nodeName ? 'Conflict' : 'NoFittingNode', why, true, `on node ${node.name}, ${why}`);
+    const what = `would take ${joinList(taken)} from the host, held by driver: host ${holders.length === 1 ? 'reservation' : 'reservations'} ${joinList(holders, 3)}`;
+    return miss(spec.nodeName ? 'Conflict' : 'NoFittingNode', `freeing these queues ${what}`, true, `freeing these queues on node ${node.name} ${what}`);
   }
   placement.plan = plan;
   placement.displacedWeight = Math.max(0, plan.displacedWeight - base.displacedWeight);
