@@ -1,0 +1,343 @@
+// Composing one node's APNodeState.spec from the reservations that hold queues on it. Pure:
+// the node's current spec and status and the holding reservations in, the desired spec out,
+// with what it means for each reservation (queues displaced from the host, pairs blocked by a
+// `driver: host` reservation, host queues that cannot be brought back).
+//
+// Mask bits are the node's memory of what the operator changed: an owned bit keeps the value
+// the bit had before we first took it (`original`). Each composition (1) gives back the bits
+// no remaining reservation needs, (2) sets the bits `driver: host` reservations need to bring
+// their queues back, when that moves no reserved queue, (3) runs the mask planner for the
+// vfio_ap pairs still on the host, with the host reservations' queues PROTECTED, and drops
+// (as conflicts) reservations whose pairs cannot be freed without displacing one of those.
+import type {
+  APNodeState,
+  MaskBit,
+  MdevIntent,
+  NodeStateSpec,
+  QueueIntent,
+  QueueOverride,
+  QueueStatus,
+} from '../api/types.js';
+import {
+  type Apqn,
+  apqnFromIndex,
+  apqnIndex,
+  formatAdapterId,
+  formatApqn,
+  formatDomainId,
+  parseAdapterId,
+  parseDomainId,
+} from '../apbus/ids.js';
+import { Mask } from '../apbus/mask.js';
+import { acquireMaskBits, effectiveMasks, forgetSettledBits, releasePlan, type OwnedMaskBits } from './mask-bits.js';
+import { PROTECTED, planMaskClears, type HostQueue, type MaskPlan } from './mask-plan.js';
+import { nodeInventory, type NodeInventory } from './node-inventory.js';
+import type { ValidSpec } from './validate.js';
+
+/** A reservation that holds queues on the node (conflicts already resolved). */
+export interface NodeMember {
+  key: string; // namespace/name
+  spec: ValidSpec;
+  /** Its queues on this node, APQN order. */
+  apqns: Apqn[];
+  /** The mdev UUID (vfio_ap only). */
+  mdevUUID?: string;
+}
+
+export interface NodeComposition {
+  spec: Required<Pick<NodeStateSpec, 'bindingMode' | 'apmask' | 'aqmask' | 'overrides' | 'queues' | 'mdevs'>>;
+  /** Members that made it into the spec, in the order given. */
+  included: string[];
+  /** Host queues (not reserved) the spec takes from the host, per causing reservation. */
+  displaced: Map<string, string[]>;
+  /** vfio_ap members left out: their pairs cannot be freed without moving a protected queue. */
+  blocked: Map<string, { pairs: string[]; holders: string[] }>;
+  /** driver: host members whose off-host queues cannot come back without moving reserved ones. */
+  hostBlocked: Map<string, { apqns: string[]; holders: string[] }>;
+  /** Queues the spec moves off the host while host requests are in flight under inUsePolicy Force. */
+  forced: Map<string, string[]>;
+}
+
+type Axis = 'apmask' | 'aqmask';
+const parseId: Record<Axis, (s: string) => number> = { apmask: parseAdapterId, aqmask: parseDomainId };
+const formatId: Record<Axis, (n: number) => string> = { apmask: formatAdapterId, aqmask: formatDomainId };
+
+/** Whether the node moves queues with driver_override (profile 6.19, masks left all ones). */
+export function bindingModeOf(state: APNodeState | undefined): 'Masks' | 'DriverOverride' {
+  const status = state?.status;
+  if (!status?.kernel?.driverOverride) return 'Masks';
+  const all = (text: string | undefined, max: number): boolean => {
+    if (text === undefined) return true;
+    try {
+      const mask = Mask.parseKernel(text);
+      for (let b = 0; b <= max; b++) if (!mask.has(b)) return false;
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return all(status.apmask, status.maxAdapterId ?? 255) && all(status.aqmask, status.maxDomainId ?? 255) ? 'DriverOverride' : 'Masks';
+}
+
+export function composeNodeSpec(node: string, state: APNodeState | undefined, members: readonly NodeMember[]): NodeComposition {
+  const inventory = nodeInventory(node, state?.status ?? {});
+  const current = { apmask: inventory.apmask, aqmask: inventory.aqmask };
+  const owned0: OwnedMaskBits = { apmask: [...(state?.spec?.apmask ?? [])], aqmask: [...(state?.spec?.aqmask ?? [])] };
+  const mode = bindingModeOf(state);
+  const result: NodeComposition = {
+    spec: { bindingMode: mode, apmask: [], aqmask: [], overrides: [], queues: [], mdevs: [] },
+    included: [],
+    displaced: new Map(),
+    blocked: new Map(),
+    hostBlocked: new Map(),
+    forced: new Map(),
+  };
+  const hostMembers = members.filter((m) => m.spec.driver === 'host');
+  let vfioMembers = members.filter((m) => m.spec.driver === 'vfio_ap');
+
+  let owned: OwnedMaskBits = owned0;
+  if (mode === 'Masks') {
+    // Re-plan until no included member needs a pair only a protected queue's move would free.
+    for (;;) {
+      const attempt = planMasks(inventory, current, owned0, hostMembers, vfioMembers);
+      if (attempt.blocked.size === 0) {
+        owned = attempt.owned;
+        for (const [k, v] of attempt.hostBlocked) result.hostBlocked.set(k, v);
+        break;
+      }
+      for (const [k, v] of attempt.blocked) result.blocked.set(k, v);
+      vfioMembers = vfioMembers.filter((m) => !attempt.blocked.has(m.key));
+    }
+  } else {
+    // Override mode: masks stay as they are; give back any bits owned from an earlier mode.
+    owned = forgetSettledBits(releasePlan(owned0, current, []).owned, current);
+    result.spec.overrides = composeOverrides(state, inventory, vfioMembers);
+  }
+  result.spec.apmask = owned.apmask;
+  result.spec.aqmask = owned.aqmask;
+  const included = new Set([...hostMembers, ...vfioMembers].map((m) => m.key));
+  result.included = members.filter((m) => included.has(m.key)).map((m) => m.key);
+
+  // Which host queues leave, and who causes it.
+  const reserved = new Set(vfioMembers.flatMap((m) => m.apqns.map((q) => apqnIndex(q.adapter, q.domain))));
+  const causes = new Map<number, NodeMember[]>();
+  if (mode === 'Masks') {
+    const final = effectiveMasks(owned, current);
+    const original = originalMasks(owned, current);
+    const clearedByUs = (axis: Axis, id: number) => original[axis].has(id) && !final[axis].has(id);
+    for (const i of inventory.queues.keys()) {
+      const { adapter, domain } = apqnFromIndex(i);
+      const wasHost = original.apmask.has(adapter) && original.aqmask.has(domain);
+      const staysHost = final.apmask.has(adapter) && final.aqmask.has(domain);
+      if (!wasHost || staysHost || reserved.has(i)) continue;
+      const byRow = clearedByUs('apmask', adapter);
+      const byCol = clearedByUs('aqmask', domain);
+      const who = vfioMembers.filter((m) =>
+        m.apqns.some((q) => (byRow && q.adapter === adapter) || (byCol && q.domain === domain)),
+      );
+      causes.set(i, who);
+      for (const m of who) pushTo(result.displaced, m.key, formatApqn(apqnFromIndex(i)));
+    }
+    for (const list of result.displaced.values()) list.sort();
+  }
+
+  // Queue intents: every reserved queue, and every displaced one with its (oldest) cause's policy.
+  const intents = new Map<number, QueueIntent>();
+  for (const m of vfioMembers) {
+    for (const q of m.apqns) intents.set(apqnIndex(q.adapter, q.domain), intentFor(formatApqn(q), m));
+  }
+  for (const [i, who] of causes) {
+    if (who.length > 0 && !intents.has(i)) intents.set(i, intentFor(formatApqn(apqnFromIndex(i)), who[0]!));
+  }
+  result.spec.queues = [...intents.entries()].sort(([a], [b]) => a - b).map(([, intent]) => intent);
+
+  // Forced moves: host queues with requests in flight that the spec moves under Force.
+  const moving = queuesLeavingHost(mode, inventory, owned, current, result.spec.overrides);
+  for (const i of moving) {
+    const q = inventory.queues.get(i)!;
+    const intent = intents.get(i);
+    if (q.requestsInFlight > 0 && intent?.inUsePolicy === 'Force') pushTo(result.forced, intent.reservation, q.apqn);
+  }
+
+  result.spec.mdevs = vfioMembers
+    .filter((m) => m.mdevUUID)
+    .map((m): MdevIntent => {
+      const adapters = [...new Set(m.apqns.map((q) => q.adapter))].sort((a, b) => a - b);
+      const domains = [...new Set(m.apqns.map((q) => q.domain))].sort((a, b) => a - b);
+      return {
+        uuid: m.mdevUUID!,
+        reservation: m.key,
+        adapters: adapters.map(formatAdapterId),
+        domains: domains.map(formatDomainId),
+        controlDomains: m.spec.controlDomains.map(formatDomainId),
+      };
+    })
+    .sort((a, b) => (a.reservation < b.reservation ? -1 : a.reservation > b.reservation ? 1 : 0));
+  return result;
+}
+
+interface MaskAttempt {
+  owned: OwnedMaskBits;
+  plan: MaskPlan;
+  blocked: Map<string, { pairs: string[]; holders: string[] }>;
+  hostBlocked: Map<string, { apqns: string[]; holders: string[] }>;
+}
+
+function planMasks(
+  inventory: NodeInventory,
+  current: { apmask: Set<number>; aqmask: Set<number> },
+  owned0: OwnedMaskBits,
+  hostMembers: readonly NodeMember[],
+  vfioMembers: readonly NodeMember[],
+): MaskAttempt {
+  const reservedPairs = vfioMembers.flatMap((m) => m.apqns);
+  const reservedSet = new Set(reservedPairs.map((q) => apqnIndex(q.adapter, q.domain)));
+  const hostWanted = new Map<number, string>(); // queue -> host reservation
+  for (const m of hostMembers) for (const q of m.apqns) hostWanted.set(apqnIndex(q.adapter, q.domain), m.key);
+
+  // (1) bits no vfio_ap pair needs go back; bits we set for host reservations that none needs any more go back too.
+  let owned = releasePlan(owned0, current, reservedPairs).owned;
+  owned = releaseHostBits(owned, hostWanted);
+
+  // (2) bring host reservations' queues back when that moves no reserved pair.
+  const hostBlocked = new Map<string, { apqns: string[]; holders: string[] }>();
+  for (const m of hostMembers) {
+    for (const q of m.apqns) {
+      const masks = effectiveMasks(owned, current);
+      if (masks.apmask.has(q.adapter) && masks.aqmask.has(q.domain)) continue;
+      const setA = !masks.apmask.has(q.adapter);
+      const setD = !masks.aqmask.has(q.domain);
+      const after = { apmask: new Set(masks.apmask), aqmask: new Set(masks.aqmask) };
+      if (setA) after.apmask.add(q.adapter);
+      if (setD) after.aqmask.add(q.domain);
+      const moved = reservedPairs.filter(
+        (p) =>
+          after.apmask.has(p.adapter) &&
+          after.aqmask.has(p.domain) &&
+          !(masks.apmask.has(p.adapter) && masks.aqmask.has(p.domain)),
+      );
+      if (moved.length > 0) {
+        const holders = vfioMembers
+          .filter((v) => v.apqns.some((p) => moved.some((x) => x.adapter === p.adapter && x.domain === p.domain)))
+          .map((v) => v.key);
+        const entry = hostBlocked.get(m.key) ?? { apqns: [], holders: [] };
+        entry.apqns.push(formatApqn(q));
+        entry.holders = [...new Set([...entry.holders, ...holders])].sort();
+        hostBlocked.set(m.key, entry);
+        continue;
+      }
+      if (setA) owned = setOwned(owned, 'apmask', q.adapter, true, current);
+      if (setD) owned = setOwned(owned, 'aqmask', q.domain, true, current);
+    }
+  }
+
+  // (3) free the vfio_ap pairs, protected host-reservation queues weighing Infinity.
+  const masks = effectiveMasks(owned, current);
+  const hostQueues: HostQueue[] = [...inventory.queues.keys()]
+    .filter((i) => !reservedSet.has(i))
+    .map((i) => ({ apqn: apqnFromIndex(i), weight: hostWanted.has(i) ? PROTECTED : 1 }));
+  const plan = planMaskClears({ apmask: masks.apmask, aqmask: masks.aqmask, reserved: reservedPairs, hostQueues });
+  const blocked = new Map<string, { pairs: string[]; holders: string[] }>();
+  if (plan.blockedPairs.length > 0) {
+    const blockedSet = new Set(plan.blockedPairs);
+    for (const m of vfioMembers) {
+      const pairs = m.apqns.map(formatApqn).filter((p) => blockedSet.has(p));
+      if (pairs.length === 0) continue;
+      // The host reservations whose queues share a row or column with a blocked pair.
+      const holders = new Set<string>();
+      for (const p of m.apqns.filter((q) => blockedSet.has(formatApqn(q)))) {
+        for (const [i, key] of hostWanted) {
+          const h = apqnFromIndex(i);
+          if (h.adapter === p.adapter || h.domain === p.domain) holders.add(key);
+        }
+      }
+      blocked.set(m.key, { pairs, holders: [...holders].sort() });
+    }
+  }
+  owned = forgetSettledBits(acquireMaskBits(owned, plan, current), current);
+  return { owned, plan, blocked, hostBlocked };
+}
+
+/** Owned `host: true` bits set for host reservations (original false) that no host reservation needs now. */
+function releaseHostBits(owned: OwnedMaskBits, hostWanted: ReadonlyMap<number, string>): OwnedMaskBits {
+  const needs = (axis: Axis, id: number) =>
+    [...hostWanted.keys()].some((i) => (axis === 'apmask' ? i >> 8 : i & 0xff) === id);
+  const fix = (axis: Axis): MaskBit[] =>
+    owned[axis].map((b) =>
+      b.host && b.original === false && !needs(axis, parseId[axis](b.id)) ? { id: b.id, host: false, original: false } : b,
+    );
+  return { apmask: fix('apmask'), aqmask: fix('aqmask') };
+}
+
+function setOwned(owned: OwnedMaskBits, axis: Axis, id: number, host: boolean, current: { apmask: Set<number>; aqmask: Set<number> }): OwnedMaskBits {
+  const bits = owned[axis].filter((b) => parseId[axis](b.id) !== id);
+  const existing = owned[axis].find((b) => parseId[axis](b.id) === id);
+  const original = existing ? (existing.original ?? existing.host) : current[axis].has(id);
+  bits.push({ id: formatId[axis](id), host, original });
+  bits.sort((x, y) => parseId[axis](x.id) - parseId[axis](y.id));
+  return { ...owned, [axis]: bits };
+}
+
+/** The masks as they were before the operator changed anything it still owns. */
+function originalMasks(owned: OwnedMaskBits, current: { apmask: Set<number>; aqmask: Set<number> }) {
+  const result = { apmask: new Set(current.apmask), aqmask: new Set(current.aqmask) };
+  for (const axis of ['apmask', 'aqmask'] as const) {
+    for (const bit of owned[axis]) {
+      if (bit.original === undefined) continue;
+      const id = parseId[axis](bit.id);
+      if (bit.original) result[axis].add(id);
+      else result[axis].delete(id);
+    }
+  }
+  return result;
+}
+
+/** driver_override entries: reserved queues to vfio_ap; earlier ones back to cex4queue until the node shows them there. */
+function composeOverrides(state: APNodeState | undefined, inventory: NodeInventory, vfioMembers: readonly NodeMember[]): QueueOverride[] {
+  const wanted = new Map<number, QueueOverride>();
+  for (const m of vfioMembers) {
+    for (const q of m.apqns) wanted.set(apqnIndex(q.adapter, q.domain), { apqn: formatApqn(q), driver: 'vfio_ap' });
+  }
+  for (const o of state?.spec?.overrides ?? []) {
+    let i: number;
+    try {
+      const [a, d] = o.apqn.split('.');
+      i = apqnIndex(parseAdapterId(a!), parseDomainId(d!));
+    } catch {
+      continue;
+    }
+    if (wanted.has(i)) continue;
+    const onHost = inventory.queues.get(i)?.driver === 'cex4queue';
+    if (!onHost && inventory.queues.has(i)) wanted.set(i, { apqn: formatApqn(apqnFromIndex(i)), driver: 'cex4queue' });
+  }
+  return [...wanted.entries()].sort(([a], [b]) => a - b).map(([, o]) => o);
+}
+
+/** Host queues (driver cex4queue now) that the composed spec moves to vfio_ap. */
+function queuesLeavingHost(
+  mode: 'Masks' | 'DriverOverride',
+  inventory: NodeInventory,
+  owned: OwnedMaskBits,
+  current: { apmask: Set<number>; aqmask: Set<number> },
+  overrides: readonly QueueOverride[],
+): number[] {
+  const onHost = (q: QueueStatus) => q.driver === 'cex4queue';
+  if (mode === 'DriverOverride') {
+    const toVfio = new Set(overrides.filter((o) => o.driver === 'vfio_ap').map((o) => o.apqn));
+    return [...inventory.queues].filter(([, q]) => onHost(q) && toVfio.has(q.apqn)).map(([i]) => i);
+  }
+  const final = effectiveMasks(owned, current);
+  return [...inventory.queues]
+    .filter(([i, q]) => onHost(q) && !(final.apmask.has(i >> 8) && final.aqmask.has(i & 0xff)))
+    .map(([i]) => i);
+}
+
+function intentFor(apqn: string, m: NodeMember): QueueIntent {
+  return { apqn, reservation: m.key, inUsePolicy: m.spec.inUsePolicy, drainTimeoutSeconds: m.spec.drainTimeoutSeconds };
+}
+
+function pushTo(map: Map<string, string[]>, key: string, value: string): void {
+  const list = map.get(key) ?? [];
+  if (!list.includes(value)) list.push(value);
+  map.set(key, list);
+}

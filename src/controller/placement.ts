@@ -1,0 +1,276 @@
+// The cluster-wide decision, recomputed from a ClusterView on every pass: for each reservation,
+// whether its spec is accepted, where it is placed, whether it holds its queues or waits in
+// conflict; for each node, the spec those holders compose to. Pure.
+//
+// Order of decisions (each one deterministic, so every reconciler reaches the same answer):
+//  1. validate every spec (validate.ts);
+//  2. placements already recorded in status (Scheduled=True) are sticky — they hold their
+//     queues (a request-based reservation never moves by itself; a claimed one keeps its old
+//     placement while its spec asks for something else; a deleting one holds until released);
+//  3. explicit nodeName placements are checked on their node, then conflicts are resolved among
+//     them and the recorded ones (conflicts.ts: holders keep, then the older wins);
+//  4. the rest are scheduled oldest first (schedule.ts), each seeing the queues held so far;
+//  5. each node's holders compose its spec (node-spec.ts); vfio_ap holders whose pairs cannot
+//     be freed without moving a `driver: host` reservation's queue become conflicts.
+import type { APNodeState, APQNClaim, APQNReservation } from '../api/types.js';
+import { RESERVATION_FINALIZER, reservationKey } from '../api/types.js';
+import { type Apqn, apqnIndex, compareApqn, formatApqn, parseApqn, parseDomainId } from '../apbus/ids.js';
+import { boundClaimOf, byAge, conditionOf, type ClusterView } from './cluster-view.js';
+import { resolveHolders, type QueueWant } from './conflicts.js';
+import { mdevUuidFor } from './mdev-uuid.js';
+import { joinList } from './phrases.js';
+import { bindingModeOf, composeNodeSpec, type NodeComposition, type NodeMember } from './node-spec.js';
+import { schedule, type HeldQueue, type NodeCandidate, type ScheduleResult } from './schedule.js';
+import { DEFAULT_DRAIN_TIMEOUT_SECONDS, validateSpec, type Problem, type ValidSpec } from './validate.js';
+
+export type Standing =
+  /** The spec is invalid, or cannot work on its node: nothing is touched. */
+  | { kind: 'rejected'; problem: Problem }
+  /** Valid, but no node (or not its node, yet) can take it. */
+  | { kind: 'unplaced'; reason: string; message: string; temporary: boolean }
+  /** Placed, but another reservation holds (or protects) some of its queues. */
+  | { kind: 'conflict'; node: string; apqns: Apqn[]; holders: string[]; reason: 'QueueHeld' | 'ProtectedQueue'; message: string }
+  /** Holds its queues on `node`. */
+  | { kind: 'holds'; node: string; apqns: Apqn[] }
+  /** Being deleted and holding nothing. */
+  | { kind: 'released' };
+
+export interface ReservationDecision {
+  key: string;
+  reservation: APQNReservation;
+  /** The spec in force: the valid spec, or (claimed, spec invalid) what the recorded placement implies. */
+  spec?: ValidSpec;
+  /** Why the current spec is not accepted (also set when a claim keeps the old placement). */
+  specProblem?: Problem;
+  standing: Standing;
+  mdevUUID?: string;
+  /** The claim bound to it. */
+  claim?: APQNClaim;
+  /** Set while a claim keeps the old placement although the spec asks for another. */
+  claimWait?: string;
+  /** Deleting and not held by a claim: its queues are being handed back. */
+  releasing: boolean;
+}
+
+export interface ClusterDecision {
+  reservations: Map<string, ReservationDecision>;
+  /** Composition of every node with an APNodeState or a holder. */
+  nodes: Map<string, NodeComposition>;
+  /** Holders composing each node's spec, oldest first (releasing ones excluded). */
+  members: Map<string, NodeMember[]>;
+}
+
+/** A recorded placement: status says Scheduled=True on a node with these queues. */
+export function recordedPlacement(r: APQNReservation): { node: string; apqns: Apqn[] } | undefined {
+  const s = r.status;
+  if (!s?.nodeName || !s.apqns?.length) return undefined;
+  if (conditionOf(s.conditions, 'Scheduled')?.status !== 'True') return undefined;
+  if (conditionOf(s.conditions, 'Conflict')?.status === 'True') return undefined;
+  try {
+    return { node: s.nodeName, apqns: s.apqns.map(parseApqn).sort(compareApqn) };
+  } catch {
+    return undefined;
+  }
+}
+
+export function sameApqns(a: readonly Apqn[], b: readonly Apqn[]): boolean {
+  if (a.length !== b.length) return false;
+  const set = new Set(a.map((q) => apqnIndex(q.adapter, q.domain)));
+  return b.every((q) => set.has(apqnIndex(q.adapter, q.domain)));
+}
+
+/** Whether a recorded placement still gives the spec what it asks for. */
+function placementFits(spec: ValidSpec, placed: { node: string; apqns: Apqn[] }): boolean {
+  if (spec.nodeName && spec.nodeName !== placed.node) return false;
+  if (spec.apqns) return sameApqns(spec.apqns, placed.apqns);
+  const adapters = new Set(placed.apqns.map((q) => q.adapter)).size;
+  const domains = new Set(placed.apqns.map((q) => q.domain)).size;
+  return adapters === spec.request!.adapters && domains === spec.request!.domains && adapters * domains === placed.apqns.length;
+}
+
+/** What a claimed reservation with an invalid spec keeps running with: its recorded matrix. */
+function recordedSpec(r: APQNReservation): ValidSpec {
+  return {
+    driver: r.spec?.driver === 'host' ? 'host' : 'vfio_ap',
+    controlDomains: (r.status?.matrix?.controlDomains ?? []).map(parseDomainId),
+    nodeSelector: {},
+    inUsePolicy: r.spec?.inUsePolicy ?? 'Wait',
+    drainTimeoutSeconds: r.spec?.drainTimeoutSeconds ?? DEFAULT_DRAIN_TIMEOUT_SECONDS,
+  };
+}
+
+export function nodeCandidates(view: ClusterView): NodeCandidate[] {
+  return [...view.nodeStates.values()].map((state) => candidateOf(view, state));
+}
+
+function candidateOf(view: ClusterView, state: APNodeState): NodeCandidate {
+  const name = state.metadata.name ?? '';
+  const candidate: NodeCandidate = {
+    name,
+    labels: view.nodeLabels.get(name) ?? {},
+    spec: { ...(state.spec ?? {}), bindingMode: bindingModeOf(state) },
+  };
+  // A node whose agent has never written inventory cannot be scheduled on.
+  if (state.status?.cards) candidate.status = state.status;
+  return candidate;
+}
+
+export function decideCluster(view: ClusterView): ClusterDecision {
+  const decisions = new Map<string, ReservationDecision>();
+  const reservations = [...view.reservations].sort(byAge);
+
+  // 1–2. Validate; collect sticky placements.
+  const wants: QueueWant[] = [];
+  const pending: ReservationDecision[] = [];
+  for (const r of reservations) {
+    const key = reservationKey(r);
+    const verdict = validateSpec(r.spec ?? ({} as APQNReservation['spec']));
+    const claim = boundClaimOf(view, r);
+    const deleting = r.metadata.deletionTimestamp !== undefined;
+    const d: ReservationDecision = {
+      key,
+      reservation: r,
+      standing: { kind: 'released' },
+      releasing: deleting && !claim,
+    };
+    if (claim) d.claim = claim;
+    if (r.metadata.uid && (r.spec?.driver ?? 'vfio_ap') === 'vfio_ap') d.mdevUUID = mdevUuidFor(r.metadata.uid);
+    if (verdict.ok) d.spec = verdict.spec;
+    else d.specProblem = verdict.problem;
+    decisions.set(key, d);
+
+    const recorded = recordedPlacement(r);
+    if (recorded && (deleting || claim)) {
+      // Held until released (deleting) or until the claim goes (claimed).
+      if (!d.spec) d.spec = recordedSpec(r);
+      else if (claim) d.spec = { ...d.spec, controlDomains: recordedSpec(r).controlDomains };
+      if (claim && !deleting && (!verdict.ok || !placementFits(verdict.spec, recorded))) {
+        d.claimWait = `claim ${claim.metadata.name} holds this reservation: the spec change waits until the claim is deleted; the queues stay ${joinList(recorded.apqns.map(formatApqn))} on node ${recorded.node}`;
+      }
+      wants.push({ reservation: r, node: recorded.node, apqns: recorded.apqns.map(formatApqn), holding: true });
+      d.standing = { kind: 'holds', ...recorded };
+      continue;
+    }
+    if (deleting) {
+      // Never held (or not any more): nothing to keep; conflicts.ts gives it nothing new.
+      continue;
+    }
+    if (!verdict.ok) {
+      d.standing = { kind: 'rejected', problem: verdict.problem };
+      continue;
+    }
+    if (recorded && placementFits(verdict.spec, recorded)) {
+      wants.push({ reservation: r, node: recorded.node, apqns: recorded.apqns.map(formatApqn), holding: true });
+      d.standing = { kind: 'holds', ...recorded };
+      continue;
+    }
+    pending.push(d);
+  }
+
+  const candidates = nodeCandidates(view);
+  const heldFrom = (holders: Map<string, Map<string, string>>): Map<string, Map<string, HeldQueue>> => {
+    const held = new Map<string, Map<string, HeldQueue>>();
+    for (const [node, queues] of holders) {
+      const m = new Map<string, HeldQueue>();
+      for (const [apqn, key] of queues) m.set(apqn, { reservation: key, driver: decisions.get(key)?.spec?.driver ?? 'vfio_ap' });
+      held.set(node, m);
+    }
+    return held;
+  };
+
+  // 3. Explicit nodeName placements: checked on their node, then in the conflict resolution.
+  const sticky = resolveHolders(wants);
+  const explicit = pending.filter((d) => d.spec!.nodeName);
+  for (const d of explicit) {
+    const result = schedule({ reservation: d.key, spec: d.spec!, nodes: candidates, held: heldFrom(sticky.holders) });
+    if (!result.ok && result.reason === 'Conflict') {
+      // Freeing its pairs would move a queue a driver: host reservation keeps on the host.
+      d.standing = { kind: 'conflict', node: d.spec!.nodeName!, apqns: d.spec!.apqns ?? [], holders: [], reason: 'ProtectedQueue', message: result.message };
+      continue;
+    }
+    if (!result.ok) {
+      d.standing = missStanding(result);
+      continue;
+    }
+    const apqns = result.placement.apqns.map(parseApqn).sort(compareApqn);
+    wants.push({ reservation: d.reservation, node: result.placement.node, apqns: result.placement.apqns, holding: false });
+    d.standing = { kind: 'holds', node: result.placement.node, apqns };
+  }
+  const resolution = resolveHolders(wants);
+  for (const [key, verdict] of resolution.verdicts) {
+    const d = decisions.get(key)!;
+    if (verdict.holds) continue;
+    if (verdict.reason === 'Deleting') {
+      d.standing = { kind: 'released' };
+      continue;
+    }
+    const placed = d.standing.kind === 'holds' ? d.standing : undefined;
+    d.standing = {
+      kind: 'conflict',
+      node: placed?.node ?? '',
+      apqns: placed?.apqns ?? [],
+      holders: verdict.holders,
+      reason: 'QueueHeld',
+      message: verdict.message,
+    };
+  }
+
+  // 4. Everything else, oldest first, against what is held so far.
+  const held = heldFrom(resolution.holders);
+  for (const d of pending.filter((p) => !p.spec!.nodeName)) {
+    const result = schedule({ reservation: d.key, spec: d.spec!, nodes: candidates, held });
+    if (!result.ok) {
+      d.standing = missStanding(result);
+      continue;
+    }
+    const apqns = result.placement.apqns.map(parseApqn).sort(compareApqn);
+    d.standing = { kind: 'holds', node: result.placement.node, apqns };
+    const onNode = held.get(result.placement.node) ?? new Map<string, HeldQueue>();
+    for (const q of result.placement.apqns) onNode.set(q, { reservation: d.key, driver: d.spec!.driver });
+    held.set(result.placement.node, onNode);
+  }
+
+  // 5. Compose each node from its holders (those handing their queues back are left out).
+  const members = new Map<string, NodeMember[]>();
+  for (const d of [...decisions.values()].sort((a, b) => byAge(a.reservation, b.reservation))) {
+    if (d.standing.kind !== 'holds' || d.releasing) continue;
+    const list = members.get(d.standing.node) ?? [];
+    const member: NodeMember = { key: d.key, spec: d.spec!, apqns: d.standing.apqns };
+    if (d.spec!.driver === 'vfio_ap' && d.mdevUUID) member.mdevUUID = d.mdevUUID;
+    list.push(member);
+    members.set(d.standing.node, list);
+  }
+  const nodes = new Map<string, NodeComposition>();
+  const nodeNames = new Set([...view.nodeStates.keys(), ...members.keys()]);
+  for (const node of nodeNames) {
+    const composition = composeNodeSpec(node, view.nodeStates.get(node), members.get(node) ?? []);
+    nodes.set(node, composition);
+    for (const [key, blocked] of composition.blocked) {
+      const d = decisions.get(key)!;
+      const placed = d.standing as { node: string; apqns: Apqn[] };
+      d.standing = {
+        kind: 'conflict',
+        node: placed.node,
+        apqns: placed.apqns,
+        holders: blocked.holders,
+        reason: 'ProtectedQueue',
+        message: `freeing ${joinList(blocked.pairs)} on node ${node} would take queues from the host that ${joinList(blocked.holders, 3)} (driver: host) ${blocked.holders.length === 1 ? 'holds' : 'hold'}; this reservation waits and proceeds by itself once ${blocked.holders.length === 1 ? 'it releases them' : 'they release them'}`,
+      };
+    }
+    const kept = (members.get(node) ?? []).filter((m) => !composition.blocked.has(m.key));
+    members.set(node, kept);
+  }
+  return { reservations: decisions, nodes, members };
+}
+
+function missStanding(result: Extract<ScheduleResult, { ok: false }>): Standing {
+  if (!result.temporary && result.reason !== 'NoFittingNode' && result.reason !== 'NodeNotFound' && result.reason !== 'Conflict') {
+    return { kind: 'rejected', problem: { reason: result.reason as Problem['reason'], message: result.message, temporary: false } };
+  }
+  return { kind: 'unplaced', reason: result.reason, message: result.message, temporary: result.temporary };
+}
+
+/** Whether the reservation carries the release finalizer (a node spec may name it only then). */
+export function hasFinalizer(r: APQNReservation): boolean {
+  return r.metadata.finalizers?.includes(RESERVATION_FINALIZER) ?? false;
+}
