@@ -212,7 +212,6 @@ export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory
     return inventoryFailed(memory, err, nowMs, opts.generation);
   }
   let facts = new BusFacts(current.inv);
-  rememberCapabilities(memory, current.inv);
 
   if (problems.length > 0) {
     // A spec we do not fully understand is not applied at all; the bus is still reported.
@@ -403,6 +402,7 @@ function finish(
   hitLimit: boolean,
 ): PassResult {
   const nowMs = opts.nowMs;
+  rememberCapabilities(memory, facts.inv);
   const { condition: synced, synced: isSynced } = syncedCondition(outcome, opts.generation);
   const foreignBlocks = outcome.items.filter((i) => !i.satisfied && i.block?.kind === 'foreign').map((i) => i.block!);
   const drift = driftCondition(memory, foreignBlocks, isSynced, nowMs, holdMs, opts.generation);

@@ -102,9 +102,9 @@ export class SimNode {
     throw new Error(`did not converge: ${JSON.stringify(condition(last.status, 'Synced'))} ${JSON.stringify(last.status.reservations)}`);
   }
 
-  /** Restart: a fresh memory, seeded from the last status the runtime wrote (if any). */
-  restart(status: NodeStateStatus | undefined = this.lastStatus): void {
-    this.memory = newAgentMemory(status);
+  /** Restart: a fresh memory, seeded from the last status the runtime wrote, or (null) from none. */
+  restart(status: NodeStateStatus | null | undefined = this.lastStatus): void {
+    this.memory = newAgentMemory(status ?? undefined);
   }
 
   driver(apqn: string): string {
