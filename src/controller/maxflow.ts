@@ -14,6 +14,7 @@ export class FlowNetwork {
   readonly #residual: number[] = [];
   readonly #out: number[][];
   #solved = false;
+  #unbounded = false;
 
   constructor(nodeCount: number) {
     if (!Number.isInteger(nodeCount) || nodeCount < 2) throw new RangeError(`a flow network needs at least 2 nodes, got ${nodeCount}`);
@@ -56,7 +57,10 @@ export class FlowNetwork {
         const pushed = this.#augment(source, sink, Infinity, level, next);
         if (pushed === 0) break;
         total += pushed;
-        if (pushed === Infinity) return Infinity; // no finite cut exists
+        if (pushed === Infinity) {
+          this.#unbounded = true; // an all-infinite path: no finite cut (residuals are meaningless now)
+          return Infinity;
+        }
       }
     }
     return total;
@@ -76,6 +80,7 @@ export class FlowNetwork {
    */
   preferredMinCut(source: number, sink: number, preferences: ReadonlyArray<{ node: number; side: CutSide }>): CutSide[] {
     if (!this.#solved) throw new Error('preferredMinCut() needs maxFlow() first');
+    if (this.#unbounded) throw new Error('no finite minimum cut: an infinite-capacity path joins source and sink');
     const UNDECIDED = 0;
     const SOURCE = 1;
     const SINK = 2;

@@ -193,7 +193,7 @@ export function checkOnNode(spec: ValidSpec, apqns: readonly Apqn[], node: NodeI
     const uuids = [...new Set(foreign.map((q) => node.foreignMdevQueues.get(apqnIndex(q.adapter, q.domain))!))];
     problems.push({
       reason: 'ForeignMdev',
-      message: `${joinList(foreign.map(formatApqn))} on node ${node.name} ${foreign.length === 1 ? 'is' : 'are'} assigned to ${uuids.length === 1 ? 'mdev' : 'mdevs'} ${joinList(uuids, 3)}, which this operator does not manage; remove ${foreign.length === 1 && uuids.length === 1 ? 'it' : 'them'} from that mdev first`,
+      message: `${joinList(foreign.map(formatApqn))} on node ${node.name} ${foreign.length === 1 ? 'is' : 'are'} assigned to ${uuids.length === 1 ? 'mdev' : 'mdevs'} ${joinList(uuids, 3)}, which this operator does not manage; unassign ${foreign.length === 1 ? 'it' : 'them'} there first`,
       temporary: true,
     });
   }
