@@ -9,7 +9,7 @@
 // overrides, create the mdev, set its matrix; verify guest_matrix).
 import type { MdevInfo, MdevMatrix, QueueInfo } from '../apbus/backend.js';
 import { formatAdapterId, formatApqn, formatDomainId } from '../apbus/ids.js';
-import type { BusFacts } from './bus-facts.js';
+import type { BusFacts, CardTrouble } from './bus-facts.js';
 import type { WantedMaskBit, WantedMdev, WantedOverride, WantedState } from './spec.js';
 import { type Step, formatMaskBit, formatMatrix } from './steps.js';
 
@@ -369,7 +369,14 @@ class Planner {
     const lackA = m.matrix.adapters.filter((a) => !guest.adapters.includes(a));
     const lackD = m.matrix.domains.filter((d) => !guest.domains.includes(d));
     const base = { key: `guest:${m.uuid}`, tracked: false, reservations: [m.reservation] };
-    if (lackA.length === 0 && lackD.length === 0) return { ...base, satisfied: true, difference: '' };
+    if (lackA.length === 0 && lackD.length === 0) {
+      // The guest may still see a card that cannot serve it (deconfigured, checkstopped …).
+      const troubled = m.matrix.adapters
+        .map((a) => [a, this.facts.cardTrouble(a)] as const)
+        .filter((x): x is readonly [number, CardTrouble] => x[1] !== null)
+        .map(([a, trouble]) => `card ${formatAdapterId(a)} ${TROUBLE_TEXT[trouble]}`);
+      return { ...base, satisfied: true, difference: '', ...(troubled.length ? { degraded: `mdev ${m.uuid}: ${troubled.join('; ')}` } : {}) };
+    }
 
     const degraded: string[] = [];
     const unexplained: string[] = [];
