@@ -66,9 +66,10 @@ export function cardMode(type: string, apFunctions?: string): CardMode {
   if (apFunctions === undefined) return 'Unknown';
   const bits = Number.parseInt(chomp(apFunctions), 16);
   if (!Number.isFinite(bits)) return 'Unknown';
-  if (bits & FUNC_EP11) return 'EP11';
-  if (bits & FUNC_COPRO) return 'CCA';
+  // The order the kernel's uevent uses: accelerator, then CCA, then EP11.
   if (bits & FUNC_ACCEL) return 'Accel';
+  if (bits & FUNC_COPRO) return 'CCA';
+  if (bits & FUNC_EP11) return 'EP11';
   return 'Unknown';
 }
 

@@ -1,0 +1,139 @@
+// AP bus backend figures on a large node: 64 adapters x 85 domains (5,440 queues), kernel 6.19.
+// Prints min/median per scenario and PASS/MISS against the targets; no assertions.
+// Run: npm run bench:apbus   (node --import=tsx bench/apbus.ts)
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as nodePath from 'node:path';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+import { SysfsBackend } from '../src/apbus/backend.js';
+import { ApBusModel } from '../src/apbus/model/index.js';
+import { RealSysfs } from '../src/apbus/real-sysfs.js';
+import { renderSysfs } from '../src/apbus/render.js';
+import { topologyFromObject, type NodeTopology } from '../src/apbus/topology.js';
+import type { SysfsIO } from '../src/apbus/sysfs-io.js';
+import { VirtualSysfs } from '../src/apbus/virtual-sysfs.js';
+
+const ADAPTERS = 64;
+const DOMAINS = 85;
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+function largeNode(): NodeTopology {
+  const lastDomain = (DOMAINS - 1).toString(16).padStart(4, '0');
+  const cards = Array.from({ length: ADAPTERS }, (_, i) => ({
+    id: i.toString(16).padStart(2, '0'),
+    type: ['CEX8P', 'CEX8C', 'CEX7C', 'CEX8A'][i % 4]!,
+    domains: `0000-${lastDomain}`,
+  }));
+  return topologyFromObject({ nodes: [{ name: 'bench', kernel: '6.19', maxDomainId: DOMAINS - 1, cards }] }, 'bench').nodes[0]!;
+}
+
+interface Figure {
+  min: number;
+  median: number;
+}
+
+function measure(runs: number, op: () => void, before?: () => void): Figure {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    before?.();
+    const start = process.hrtime.bigint();
+    op();
+    times.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  return { min: times[0]!, median: times[Math.floor(times.length / 2)]! };
+}
+
+/** JS heap plus memory outside it (typed-array backing stores count there). */
+function memoryUsed(): number {
+  gc();
+  gc();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external;
+}
+
+/** Counts SysfsIO calls, to show how much one inventory reads. */
+function countCalls(io: SysfsIO, op: () => void): Record<string, number> {
+  const counts: Record<string, number> = {};
+  const methods = ['read', 'write', 'list', 'readlink', 'exists'] as const;
+  const saved = methods.map((m) => io[m]);
+  methods.forEach((m, i) => {
+    (io as unknown as Record<string, unknown>)[m] = (...args: unknown[]) => {
+      counts[m] = (counts[m] ?? 0) + 1;
+      return (saved[i] as (...a: unknown[]) => unknown).apply(io, args);
+    };
+  });
+  try {
+    op();
+  } finally {
+    methods.forEach((m) => delete (io as unknown as Record<string, unknown>)[m]);
+  }
+  return counts;
+}
+
+const rows: Array<{ scenario: string; figure: Figure; unit: string; target: number }> = [];
+const ms = (scenario: string, figure: Figure, target: number) => rows.push({ scenario, figure, unit: 'ms', target });
+
+// Model memory: heap growth for one booted 5,440-queue node with its virtual sysfs.
+const topology = largeNode();
+const memoryBefore = memoryUsed();
+const model = ApBusModel.fromTopology(topology);
+const io = new VirtualSysfs(model);
+const backend = new SysfsBackend(io);
+const modelMb = (memoryUsed() - memoryBefore) / 2 ** 20;
+
+const queues = backend.inventory().queues.length;
+console.log('SysfsIO calls per inventory:', JSON.stringify(countCalls(io, () => backend.inventory())));
+ms(`inventory, virtual sysfs (${queues} queues)`, measure(10, () => backend.inventory()), 50);
+ms('fingerprint, virtual sysfs', measure(10, () => backend.fingerprint()), 50);
+
+// The mask change: clearing 32 domain bits moves 64 x 32 = 2,048 queues to vfio_ap; setting
+// them again brings them back (not timed).
+const domainBits = Array.from({ length: 32 }, (_, i) => i);
+let moved = 0;
+const maskChange = measure(
+  5,
+  () => {
+    backend.setMaskBits('aqmask', domainBits.map((bit) => ({ bit, value: false })));
+  },
+  () => {
+    backend.setMaskBits('aqmask', domainBits.map((bit) => ({ bit, value: true })));
+  },
+);
+moved = backend.inventory().queues.filter((q) => q.driver === 'vfio_ap').length;
+ms(`mask change moving ${moved} queues`, maskChange, 20);
+backend.setMaskBits('aqmask', domainBits.map((bit) => ({ bit, value: true })));
+
+// The same node rendered to disk and read through RealSysfs.
+// tmpfs when there is one: sysfs lives in memory too, and disk-backed temp dirs can take
+// milliseconds per file create.
+const tmpBase = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+const dir = fs.mkdtempSync(nodePath.join(tmpBase, 'apbus-bench-'));
+try {
+  const renderStart = process.hrtime.bigint();
+  const stats = renderSysfs(io, dir);
+  const renderMs = Number(process.hrtime.bigint() - renderStart) / 1e6;
+  const disk = new SysfsBackend(new RealSysfs(dir));
+  ms('inventory, on-disk tree (RealSysfs)', measure(5, () => disk.inventory()), 500);
+  ms('fingerprint, on-disk tree', measure(5, () => disk.fingerprint()), 50);
+  console.log(
+    `rendered ${stats.files + stats.writeOnly} files, ${stats.directories} dirs, ${stats.symlinks} symlinks in ${renderMs.toFixed(0)} ms`,
+  );
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+rows.push({ scenario: 'model memory (heap + external, after gc)', figure: { min: modelMb, median: modelMb }, unit: 'MB', target: 50 });
+
+const pad = (s: string, n: number) => s.padEnd(n);
+const num = (n: number) => n.toFixed(1).padStart(9);
+console.log(`\n${pad('scenario', 44)}${'min'.padStart(9)}${'median'.padStart(9)}  target      result`);
+for (const r of rows) {
+  const verdict = r.figure.median <= r.target ? 'PASS' : 'MISS';
+  console.log(
+    `${pad(r.scenario, 44)}${num(r.figure.min)}${num(r.figure.median)}  <= ${String(r.target).padEnd(4)}${r.unit.padEnd(4)}${verdict}`,
+  );
+}
