@@ -50,10 +50,12 @@ export interface PlanItem {
 const PRIORITY = {
   removeMdev: 0,
   shrinkMatrix: 1,
-  toHost: 2,
-  overrideToHost: 3,
-  toVfio: 4,
-  bind: 5,
+  // A queue left without a driver (after an unbind, or by hand) is probed back first: the
+  // window in which it has none stays one step wide.
+  bind: 2,
+  toHost: 3,
+  overrideToHost: 4,
+  toVfio: 5,
   createMdev: 6,
   setMatrix: 7,
 } as const;

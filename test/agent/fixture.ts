@@ -206,6 +206,15 @@ export function foreignSnapshot(node: SimNode, specs: readonly NodeStateSpec[]):
     if (ours.has(uuid)) continue;
     parts.push(`mdev:${uuid}=${node.lines(`${MATRIX}/${uuid}/matrix`).join(',')}`);
   }
+  const overridden = new Set(specs.flatMap((s) => (s.overrides ?? []).map((o) => o.apqn)));
+  for (const card of node.sys.list('devices/ap')) {
+    if (!/^card[0-9a-f]{2}$/.test(card)) continue;
+    for (const entry of node.sys.list(`devices/ap/${card}`)) {
+      if (!/^[0-9a-f]{2}\.[0-9a-f]{4}$/.test(entry) || overridden.has(entry)) continue;
+      const path = `devices/ap/${card}/${entry}/driver_override`;
+      if (node.sys.exists(path)) parts.push(`override:${entry}=${node.read(path)}`);
+    }
+  }
   return parts.join(' ');
 }
 
