@@ -6,6 +6,7 @@ import { ApBusModel, ManualClock, type KernelProfile } from '../../src/apbus/mod
 import { topologyFromObject } from '../../src/apbus/topology.js';
 import { VirtualSysfs } from '../../src/apbus/virtual-sysfs.js';
 import type { SysfsIO } from '../../src/apbus/sysfs-io.js';
+import { SysfsError, type Errno } from '../../src/apbus/errno.js';
 import type { Condition, MdevIntent, NodeStateSpec, NodeStateStatus, QueueIntent } from '../../src/api/types.js';
 import { newAgentMemory, reconcileNode, type AgentMemory, type PassOptions, type PassResult } from '../../src/agent/core.js';
 
@@ -32,11 +33,21 @@ export const STANDARD_CARDS = [
 /** The virtual sysfs with a log of every write the agent makes (path, value). */
 export class RecordingIO implements SysfsIO {
   readonly writes: Array<{ path: string; value: string }> = [];
+  /** Injected faults: the next `times` reads/writes of a matching path fail with `errno`. */
+  readonly faults: Array<{ op: 'read' | 'write'; path: RegExp; errno: Errno; times: number }> = [];
   constructor(readonly inner: SysfsIO) {}
+  #fault(op: 'read' | 'write', path: string): void {
+    const f = this.faults.find((x) => x.op === op && x.times > 0 && x.path.test(path));
+    if (!f) return;
+    f.times--;
+    throw new SysfsError(f.errno, path);
+  }
   read(path: string): string {
+    this.#fault('read', path);
     return this.inner.read(path);
   }
   write(path: string, value: string): void {
+    this.#fault('write', path);
     this.writes.push({ path, value });
     this.inner.write(path, value);
   }
