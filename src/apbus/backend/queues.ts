@@ -27,9 +27,8 @@ export function unbind(io: SysfsIO, driver: ApDriverName, device: ApDevice): voi
   io.write(driverFile(checkDriver(driver), 'unbind'), deviceName(device));
 }
 
+/** All APQNs are validated before the first read. */
 export function queueActivity(io: SysfsIO, apqns: readonly Apqn[]): QueueActivity[] {
-  return apqns.map((apqn) => {
-    const q = checkApqn(apqn);
-    return readQueueActivity(io, q, queueDir(q));
-  });
+  const queues = apqns.map((apqn) => checkApqn(apqn));
+  return queues.map((q) => readQueueActivity(io, q, queueDir(q)));
 }
