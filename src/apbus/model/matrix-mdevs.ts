@@ -98,7 +98,8 @@ export class MatrixMdevs {
   /** mdev_sysfs.c create_store(): 36 or 37 bytes, a UUID in the first 36 (any letter case,
    *  the 37th byte is not looked at), EEXIST for a UUID in use (mdev_device_create()). */
   create(raw: string): MatrixMdev {
-    if (raw.length < 36 || raw.length > 37) fail('EINVAL', 'an mdev UUID is 36 characters');
+    const count = new TextEncoder().encode(raw).length; // write() counts bytes
+    if (count < 36 || count > 37) fail('EINVAL', 'an mdev UUID is 36 characters');
     if (!uuidIsValid(cString(raw))) fail('EINVAL', 'not a UUID');
     const uuid = raw.slice(0, 36).toLowerCase();
     if (this.#mdevs.has(uuid)) fail('EEXIST', `mdev ${uuid} exists`);
