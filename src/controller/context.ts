@@ -1,0 +1,72 @@
+// What the reconcilers share: API clients, the informer caches (read as a ClusterView), an
+// event sink, the clock and the logger. The reconcilers' I/O goes through here only.
+import type { APNodeState, APQNClaim, APQNReservation } from '../api/types.js';
+import { reservationKey } from '../api/types.js';
+import type { OperatorClients } from '../k8s/client.js';
+import type { Informer, NodeObject } from '../k8s/informer.js';
+import type { Logger } from '../log.js';
+import type { ClusterView } from './cluster-view.js';
+
+export type EventType = 'Normal' | 'Warning';
+
+/** Records a Kubernetes Event about an object (best effort: failures are logged, not thrown). */
+export interface EventSink {
+  emit(
+    object: { apiVersion?: string; kind?: string; metadata?: { name?: string; namespace?: string; uid?: string } },
+    type: EventType,
+    reason: string,
+    message: string,
+  ): Promise<void>;
+}
+
+export interface Caches {
+  reservations: Informer<APQNReservation>;
+  claims: Informer<APQNClaim>;
+  nodeStates: Informer<APNodeState>;
+  nodes: Informer<NodeObject>;
+}
+
+/** Which objects this controller looks after (all, unless a test or a shard narrows it). */
+export interface Scope {
+  /** Only reservations and claims of this namespace. */
+  namespace?: string;
+  /** Only nodes (APNodeStates and core Nodes) whose name passes. */
+  nodes?: (name: string) => boolean;
+}
+
+export interface ControllerContext {
+  clients: OperatorClients;
+  caches: Caches;
+  events: EventSink;
+  log: Logger;
+  now(): number;
+  heartbeatStaleMs: number;
+  scope: Scope;
+}
+
+/** The caches as a ClusterView; `fresh` objects replace their cached copies (read after a write). */
+export function clusterView(
+  ctx: ControllerContext,
+  fresh: { reservation?: APQNReservation; nodeState?: APNodeState } = {},
+): ClusterView {
+  const inScope = (name: string | undefined) => !ctx.scope.nodes || ctx.scope.nodes(name ?? '');
+  const reservations = ctx.caches.reservations.list(ctx.scope.namespace);
+  const freshKey = fresh.reservation ? reservationKey(fresh.reservation) : undefined;
+  const nodeStates = new Map<string, APNodeState>();
+  for (const s of ctx.caches.nodeStates.list()) if (inScope(s.metadata.name)) nodeStates.set(s.metadata.name ?? '', s);
+  if (fresh.nodeState) nodeStates.set(fresh.nodeState.metadata.name ?? '', fresh.nodeState);
+  const nodeLabels = new Map<string, Record<string, string>>();
+  for (const n of ctx.caches.nodes.list()) {
+    if (inScope(n.metadata?.name)) nodeLabels.set(n.metadata?.name ?? '', n.metadata?.labels ?? {});
+  }
+  return {
+    now: ctx.now(),
+    reservations: freshKey
+      ? [...reservations.filter((r) => reservationKey(r) !== freshKey), fresh.reservation!]
+      : reservations,
+    claims: ctx.caches.claims.list(ctx.scope.namespace),
+    nodeStates,
+    nodeLabels,
+    heartbeatStaleMs: ctx.heartbeatStaleMs,
+  };
+}

@@ -1,0 +1,189 @@
+// The controller process: informers on APQNReservation, APQNClaim, APNodeState and Node that
+// only enqueue keys; three work queues (reservations, node specs, claims) with level-based
+// reconcilers; and, with leader election, reconcilers that run only while this replica holds
+// the Lease. The caches stay warm while not leading, so a new leader starts from a full view.
+import type * as k8s from '@kubernetes/client-node';
+import type { APNodeState, APQNClaim, APQNReservation } from '../api/types.js';
+import { operatorClients } from '../k8s/client.js';
+import { realClock } from '../k8s/clock.js';
+import { Informer, customResourceSource, nodeSource, type NodeObject } from '../k8s/informer.js';
+import { WorkQueue, runWorkers } from '../k8s/workqueue.js';
+import { logger, type Logger } from '../log.js';
+import { reconcileClaim } from './claims.js';
+import { DEFAULT_HEARTBEAT_STALE_MS } from './cluster-view.js';
+import type { Caches, ControllerContext, EventSink, Scope } from './context.js';
+import { reconcileNode } from './nodes.js';
+import { reconcileReservation } from './reservations.js';
+import { enqueueAll, onClaim, onNode, onNodeState, onReservation, type Queues } from './wiring.js';
+
+export interface Leadership {
+  /** Campaigns until stopped; calls onStart when this replica leads, onStop when it stops leading. */
+  start(callbacks: { onStart(): void; onStop(): void }): void;
+  stop(): Promise<void>;
+}
+
+export interface ControllerOptions {
+  kubeConfig: k8s.KubeConfig;
+  log?: Logger;
+  /** Reconcile only while holding the Lease (needs `leadership`). Without it, always. */
+  leadership?: Leadership;
+  events?: EventSink;
+  heartbeatStaleMs?: number;
+  scope?: Scope;
+  /** Workers per queue (default 2 for reservations and claims; node specs use 1 per node key anyway). */
+  workers?: number;
+}
+
+export interface ControllerStats {
+  syncs: { reservations: number; nodes: number; claims: number };
+  failures: { reservations: number; nodes: number; claims: number };
+  leading: boolean;
+}
+
+interface Run {
+  queues: { reservations: WorkQueue; nodes: WorkQueue; claims: WorkQueue };
+  done: Promise<void>;
+  deactivate(): void;
+}
+
+const logSink = (log: Logger): EventSink => ({
+  async emit(object, type, reason, message) {
+    log.info('event', { object: `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`, type, reason, message });
+  },
+});
+
+export class Controller {
+  readonly caches: Caches;
+  readonly stats: ControllerStats = {
+    syncs: { reservations: 0, nodes: 0, claims: 0 },
+    failures: { reservations: 0, nodes: 0, claims: 0 },
+    leading: false,
+  };
+  private readonly ctx: ControllerContext;
+  private readonly log: Logger;
+  private run: Run | undefined;
+  private stopping = false;
+
+  constructor(private readonly options: ControllerOptions) {
+    const kc = options.kubeConfig;
+    this.log = options.log ?? logger('controller');
+    const clients = operatorClients(kc);
+    const scope = options.scope ?? {};
+    const informerLog = (name: string) => this.log.child({ informer: name });
+    this.caches = {
+      reservations: new Informer<APQNReservation>(kc, customResourceSource(clients.reservations, { namespace: scope.namespace }), {
+        log: informerLog('reservations'),
+      }),
+      claims: new Informer<APQNClaim>(kc, customResourceSource(clients.claims, { namespace: scope.namespace }), { log: informerLog('claims') }),
+      nodeStates: new Informer<APNodeState>(kc, customResourceSource(clients.nodeStates), { log: informerLog('apnodestates') }),
+      nodes: new Informer<NodeObject>(kc, nodeSource(kc), { log: informerLog('nodes') }),
+    };
+    this.ctx = {
+      clients,
+      caches: this.caches,
+      events: options.events ?? logSink(this.log),
+      log: this.log,
+      now: () => realClock.now(),
+      heartbeatStaleMs: options.heartbeatStaleMs ?? DEFAULT_HEARTBEAT_STALE_MS,
+      scope,
+    };
+    const queues: Queues = {
+      reservations: { add: (k) => this.run?.queues.reservations.add(k) },
+      nodes: { add: (k) => this.run?.queues.nodes.add(k) },
+      claims: { add: (k) => this.run?.queues.claims.add(k) },
+    };
+    const { caches } = this;
+    caches.reservations.on({
+      add: (r) => onReservation(caches, scope, queues, undefined, r),
+      update: (old, r) => onReservation(caches, scope, queues, old, r),
+      delete: (r) => onReservation(caches, scope, queues, undefined, r),
+    });
+    caches.claims.on({
+      add: (c) => onClaim(caches, scope, queues, undefined, c),
+      update: (old, c) => onClaim(caches, scope, queues, old, c),
+      delete: (c) => onClaim(caches, scope, queues, undefined, c),
+    });
+    const nodeState = (s: APNodeState) => onNodeState(caches, scope, queues, s);
+    caches.nodeStates.on({ add: nodeState, update: (_o, s) => nodeState(s), delete: nodeState });
+    const node = (n: NodeObject) => onNode(caches, scope, queues, n);
+    caches.nodes.on({ add: node, update: (_o, n) => node(n), delete: node });
+  }
+
+  /** Starts the informers, waits for them to sync, then leads (or campaigns to). */
+  async start(syncTimeoutMs = 60_000): Promise<void> {
+    const informers = Object.values(this.caches) as Array<Informer<never>>;
+    for (const i of informers) i.start();
+    await Promise.all(informers.map((i) => i.waitForSync(syncTimeoutMs)));
+    this.log.info('caches synced', {
+      reservations: this.caches.reservations.list().length,
+      claims: this.caches.claims.list().length,
+      nodeStates: this.caches.nodeStates.list().length,
+    });
+    if (this.options.leadership) {
+      this.options.leadership.start({ onStart: () => this.startReconciling(), onStop: () => void this.stopReconciling() });
+    } else {
+      this.startReconciling();
+    }
+  }
+
+  isLeading(): boolean {
+    return this.stats.leading;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.options.leadership) await this.options.leadership.stop();
+    await this.stopReconciling();
+    await Promise.all((Object.values(this.caches) as Array<Informer<never>>).map((i) => i.stop()));
+  }
+
+  private startReconciling(): void {
+    if (this.run || this.stopping) return;
+    this.log.info('reconciling');
+    this.stats.leading = true;
+    const queues = {
+      reservations: new WorkQueue({ name: 'reservations' }),
+      nodes: new WorkQueue({ name: 'nodes' }),
+      claims: new WorkQueue({ name: 'claims' }),
+    };
+    const workers = this.options.workers ?? 2;
+    let active = true;
+    const counted =
+      (which: keyof ControllerStats['syncs'], fn: (key: string, ctx: ControllerContext) => Promise<unknown>) =>
+      async (key: string) => {
+        if (!active || this.run?.queues !== queues) return undefined; // stopped leading: leave it to the next leader
+        this.stats.syncs[which]++;
+        try {
+          return (await fn(key, this.ctx)) as { requeueAfterMs: number } | undefined;
+        } catch (err) {
+          this.stats.failures[which]++;
+          throw err;
+        }
+      };
+    const done = Promise.all([
+      runWorkers(queues.reservations, workers, counted('reservations', reconcileReservation), this.log.child({ queue: 'reservations' })),
+      runWorkers(queues.nodes, workers, counted('nodes', reconcileNode), this.log.child({ queue: 'nodes' })),
+      runWorkers(queues.claims, workers, counted('claims', reconcileClaim), this.log.child({ queue: 'claims' })),
+    ]).then(() => undefined);
+    this.run = { queues, done, deactivate: () => (active = false) };
+    enqueueAll(this.caches, this.ctx.scope, {
+      reservations: queues.reservations,
+      nodes: queues.nodes,
+      claims: queues.claims,
+    });
+  }
+
+  /** Stops taking keys; waits for the syncs in progress to finish. */
+  private async stopReconciling(): Promise<void> {
+    const run = this.run;
+    if (!run) return;
+    this.run = undefined;
+    run.deactivate();
+    this.stats.leading = false;
+    this.log.info('stopped reconciling');
+    for (const q of Object.values(run.queues)) q.shutDown();
+    // Keys still queued are handed out after shutDown; drop them: the next leader re-reads everything.
+    await run.done;
+  }
+}

@@ -1,0 +1,112 @@
+// One concern: a node's APNodeState.spec. Composed from the reservations holding queues on the
+// node (placement.ts, node-spec.ts) and written as one merge patch, guarded by the object's
+// resourceVersion (the owned mask bits' `original` values must be computed from the spec as
+// stored, never from a stale copy). A reservation joins the spec only once (1) it carries the
+// finalizer, (2) its status records this placement, and (3) its status reports every host
+// queue this spec takes from the host because of it — so nothing moves unannounced.
+import type { APNodeState, APQNReservation } from '../api/types.js';
+import { API_VERSION } from '../api/types.js';
+import { isAlreadyExists, isConflict, retryOnConflict } from '../k8s/client.js';
+import { deepEqual, mergePatch } from '../k8s/merge-patch.js';
+import type { SyncResult } from '../k8s/workqueue.js';
+import type { ClusterView } from './cluster-view.js';
+import { clusterView, type ControllerContext } from './context.js';
+import { joinList, plural } from './phrases.js';
+import { composeNodeSpec, type NodeComposition, type NodeMember } from './node-spec.js';
+import { decideCluster, hasFinalizer, recordedPlacement, sameApqns, type ClusterDecision } from './placement.js';
+
+const RETRY_GATED_MS = 5_000;
+
+export interface GatedComposition {
+  composition: NodeComposition;
+  /** Holders not in this spec yet, and why. */
+  waiting: Array<{ key: string; why: string }>;
+}
+
+/** Why a holder cannot join the node spec yet (undefined: it can). */
+export function gateClosed(r: APQNReservation | undefined, m: NodeMember, node: string, composition: NodeComposition): string | undefined {
+  if (!r) return 'not in the cache';
+  if (!hasFinalizer(r)) return 'no finalizer yet';
+  const recorded = recordedPlacement(r);
+  if (!recorded || recorded.node !== node || !sameApqns(recorded.apqns, m.apqns)) return 'placement not recorded in status yet';
+  const reported = new Set(r.status?.displacedQueues ?? []);
+  const unreported = (composition.displaced.get(m.key) ?? []).filter((q) => !reported.has(q));
+  if (unreported.length > 0) return `displaced queues ${joinList(unreported)} not reported yet`;
+  return undefined;
+}
+
+/** The node's spec from the holders whose gates are open (dropping the others can only shrink what moves). */
+export function gatedComposition(node: string, view: ClusterView, cluster: ClusterDecision): GatedComposition {
+  const byKey = new Map(view.reservations.map((r) => [`${r.metadata.namespace}/${r.metadata.name}`, r]));
+  let members = cluster.members.get(node) ?? [];
+  const waiting: GatedComposition['waiting'] = [];
+  for (;;) {
+    const composition = composeNodeSpec(node, view.nodeStates.get(node), members);
+    const closed = members
+      .filter((m) => composition.included.includes(m.key))
+      .map((m) => ({ key: m.key, why: gateClosed(byKey.get(m.key), m, node, composition) }))
+      .filter((x): x is { key: string; why: string } => x.why !== undefined);
+    if (closed.length === 0) return { composition, waiting };
+    waiting.push(...closed);
+    const drop = new Set(closed.map((c) => c.key));
+    members = members.filter((m) => !drop.has(m.key));
+  }
+}
+
+export async function reconcileNode(node: string, ctx: ControllerContext): Promise<SyncResult> {
+  if (ctx.scope.nodes && !ctx.scope.nodes(node)) return;
+  const log = ctx.log.child({ node });
+  let waiting = 0;
+  await retryOnConflict(
+    async (attempt) => {
+      let state: APNodeState | undefined = ctx.caches.nodeStates.get(node);
+      if (attempt > 1) state = await ctx.clients.nodeStates.find(node);
+      const view = clusterView(ctx, state ? { nodeState: state } : {});
+      const cluster = decideCluster(view);
+      const gated = gatedComposition(node, view, cluster);
+      waiting = gated.waiting.length;
+      for (const w of gated.waiting) log.debug('reservation not in the node spec yet', { reservation: w.key, why: w.why });
+      const spec = gated.composition.spec;
+
+      if (!state) {
+        if (gated.composition.included.length === 0) return;
+        try {
+          await ctx.clients.nodeStates.create({ apiVersion: API_VERSION, kind: 'APNodeState', metadata: { name: node }, spec });
+          log.info('APNodeState created', { reservations: gated.composition.included });
+        } catch (err) {
+          if (isAlreadyExists(err)) throw Object.assign(new Error('APNodeState appeared meanwhile'), { code: 409 });
+          throw err;
+        }
+        return;
+      }
+      if (deepEqual(state.spec ?? {}, spec)) return;
+
+      await announceForcedMoves(ctx, view, gated.composition);
+      const patch = mergePatch(state.spec ?? {}, spec);
+      await ctx.clients.nodeStates.patch(node, { metadata: { resourceVersion: state.metadata.resourceVersion }, spec: patch });
+      log.info('node spec written', {
+        reservations: gated.composition.included,
+        mdevs: spec.mdevs.length,
+        queues: spec.queues.length,
+        apmask: spec.apmask.map((b) => `${b.host ? '+' : '-'}${b.id}`).join(','),
+        aqmask: spec.aqmask.map((b) => `${b.host ? '+' : '-'}${b.id}`).join(','),
+      });
+    },
+    { attempts: 5, initialDelayMs: 20, retryable: isConflict },
+  );
+  return waiting > 0 ? { requeueAfterMs: RETRY_GATED_MS } : undefined;
+}
+
+/** A Warning on each reservation whose Force policy will cut off host requests in flight. */
+async function announceForcedMoves(ctx: ControllerContext, view: ClusterView, composition: NodeComposition): Promise<void> {
+  for (const [key, apqns] of composition.forced) {
+    const r = view.reservations.find((x) => `${x.metadata.namespace}/${x.metadata.name}` === key);
+    if (!r) continue;
+    await ctx.events.emit(
+      r,
+      'Warning',
+      'ForcedUnbind',
+      `inUsePolicy Force: ${plural(apqns.length, 'queue')} ${joinList(apqns)} will leave the host with host requests still in flight; they are cut off`,
+    );
+  }
+}
