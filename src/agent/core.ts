@@ -74,6 +74,9 @@ export interface PassOptions {
 const DEFAULT_RESYNC_SECONDS = 60;
 /** A pass that took this many steps yields and asks to be called again at once. */
 const MAX_STEPS_PER_PASS = 400;
+/** An item needs at most three steps (driver_override, unbind, bind); more in one pass means
+ *  its steps do not stick, and the pass moves on instead of looping. */
+const MAX_STEPS_PER_ITEM = 4;
 const RECHECK_MS = 5000;
 const MAX_BACKOFF_MS = 60_000;
 
@@ -133,6 +136,7 @@ function choose(
   opts: PassOptions,
   verdicts: Map<string, MoveVerdict>,
   skip: ReadonlySet<string>,
+  attempts: ReadonlyMap<string, number>,
 ): Chosen | null {
   const judge = (item: PlanItem, next: Candidate): MoveVerdict | null => {
     if (next.moves.length === 0) return null;
@@ -140,7 +144,7 @@ function choose(
     verdicts.set(item.key, v);
     return v;
   };
-  const list = candidates(items).filter((c) => !skip.has(describeStep(c.next.step)));
+  const list = candidates(items).filter((c) => !skip.has(describeStep(c.next.step)) && (attempts.get(c.item.key) ?? 0) < MAX_STEPS_PER_ITEM);
   for (let i = 0; i < list.length; i++) {
     const { item, next } = list[i]!;
     const v = judge(item, next);
@@ -227,7 +231,8 @@ export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory
   const seen = observeDrift(items, facts, wanted, memory);
 
   const verdicts = new Map<string, MoveVerdict>();
-  const skip = new Set<string>(); // steps the kernel refused this pass in a way that is not an error
+  const skip = new Set<string>(); // steps done or refused (not as an error) this pass
+  const attempts = new Map<string, number>(); // steps taken per plan item this pass
   const guestHeld = new Set<string>();
   const removed: string[] = [];
   let failure: PassOutcome['failure'] = null;
@@ -239,8 +244,9 @@ export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory
       break;
     }
     verdicts.clear();
-    const chosen = choose(items, wanted, memory, opts, verdicts, skip);
+    const chosen = choose(items, wanted, memory, opts, verdicts, skip, attempts);
     if (!chosen) break;
+    for (const i of chosen.items) attempts.set(i.key, (attempts.get(i.key) ?? 0) + 1);
     const description = describeStep(chosen.step);
     opts.onStep?.(index, description);
     try {
