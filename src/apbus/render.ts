@@ -24,8 +24,41 @@ function attempt<T>(op: () => T): T | undefined {
   }
 }
 
+/** A directory that cannot take a rendered tree; the message names it and says why. */
+export class RenderTargetError extends Error {}
+
+/** Checks that `dir` can take a tree: absent (its parent is then created as needed) or an
+ *  empty directory. A rendering never overwrites or mixes with files that are already there. */
+export function checkRenderTarget(dir: string): void {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR') throw new RenderTargetError(`${dir}: not a directory`);
+    throw new RenderTargetError(`${dir}: ${(err as Error).message}`);
+  }
+  if (entries.length > 0) {
+    throw new RenderTargetError(`${dir}: not empty (${entries.length} entries); give a new or empty directory`);
+  }
+}
+
 /** Renders `io` into `dir` (created if missing; must not already hold a tree). */
 export function renderSysfs(io: SysfsIO, dir: string): RenderStats {
+  // Telling files, directories and links apart through SysfsIO means trying readlink and
+  // list and catching the refusals, tens of thousands of times on a large node: stack
+  // traces for those errors would dominate. Nothing else runs meanwhile (all synchronous).
+  const savedLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return renderTree(io, dir);
+  } finally {
+    Error.stackTraceLimit = savedLimit;
+  }
+}
+
+function renderTree(io: SysfsIO, dir: string): RenderStats {
   const stats: RenderStats = { directories: 0, files: 0, symlinks: 0, writeOnly: 0 };
   fs.mkdirSync(dir, { recursive: true });
   const walk = (rel: string): void => {

@@ -279,6 +279,26 @@ test('the on-disk tree gives the same inventory and fingerprint as the virtual s
   }
 });
 
+test('renderSysfs copies files, directories and symlinks (targets as stored), write-only files empty', (t) => {
+  const { model, io, backend } = virtualBackend('6.10');
+  backend.createMdev(UUID_A);
+  const dir = scratchDir(t);
+  const stats = renderSysfs(io, dir);
+  const disk = new RealSysfs(dir);
+  for (const link of ['bus/ap/devices/05.0004', 'devices/ap/card05/05.0004/driver', 'bus/ap/drivers/cex4queue/06.0007']) {
+    t.is(disk.readlink(link), io.readlink(link), link);
+  }
+  for (const file of ['bus/ap/apmask', 'bus/ap/bindings', 'devices/ap/card07/type', `devices/vfio_ap/matrix/${UUID_A}/ap_config`]) {
+    t.is(disk.read(file), io.read(file), file);
+  }
+  const writeOnly = fs.statSync(nodePath.join(dir, 'devices/vfio_ap/matrix', UUID_A, 'assign_adapter'));
+  t.is(writeOnly.size, 0, 'write-only attributes are empty files');
+  t.is(writeOnly.mode & 0o777, 0o200, 'with mode 0200');
+  t.deepEqual(disk.list('devices/ap/card05/05.0004'), io.list('devices/ap/card05/05.0004'));
+  const queues = model.cardIds().reduce((n, a) => n + model.queueDomains(a).length, 0);
+  t.true(stats.directories > queues && stats.symlinks > 2 * queues && stats.writeOnly > 0);
+});
+
 test('with no mdev, whether the kernel has ap_config is unknown (null)', (t) => {
   const { backend } = virtualBackend('6.10');
   t.deepEqual(backend.inventory().capabilities, { apConfig: null, driverOverride: false });
