@@ -1,0 +1,253 @@
+// Writes this node's APNodeState.status — and nothing more often than it must.
+//
+// The reconcile loop offers a fresh status after every pass (every rescan, 2 s by default);
+// this writer decides whether the API server needs to hear it:
+//   - a change a reader acts on (conditions, masks, drivers, mdevs, reservation phases, card
+//     states, observedGeneration …) is written promptly, bursts coalesced to one write per
+//     minIntervalMs;
+//   - a change of nothing but host counters (queues[].requestCount / requestsInFlight moving
+//     while host programs use their queues) waits for the next heartbeat — on a busy node with
+//     thousands of queues those counters move all the time, and each write sends every queue;
+//   - otherwise a heartbeat (heartbeatTime, MicroTime) every heartbeatMs, so the controller can
+//     tell a dead agent from a quiet one. Every write carries a fresh heartbeatTime.
+// Writes are JSON merge patches against the newest copy of the object we know (a heartbeat is
+// a patch of one field) with its resourceVersion as precondition; a 409 re-reads and retries
+// (k8s/status.ts). Any other failure (API server unreachable, 5xx, timeouts) is retried with
+// exponential backoff, always with the newest status offered — it never throws at the caller.
+import type { APNodeState, NodeStateStatus } from '../api/types.js';
+import { realClock, formatMicroTime, parseApiTime, type Clock, type Timer } from '../k8s/clock.js';
+import { describeError, isConflict, isNotFound, type CustomResourceClient } from '../k8s/client.js';
+import { deepEqual } from '../k8s/merge-patch.js';
+import { writeStatus } from '../k8s/status.js';
+import { logger, type Logger } from '../log.js';
+
+export const DEFAULT_HEARTBEAT_MS = 10_000;
+const DEFAULT_MIN_INTERVAL_MS = 250;
+const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30_000 };
+
+export interface NodeStatusWriterOptions {
+  client: CustomResourceClient<APNodeState>;
+  nodeName: string;
+  /** Heartbeat period (default 10 s); counter-only changes also wait for it. */
+  heartbeatMs?: number;
+  /** Least time between two writes of real changes (default 250 ms). */
+  minIntervalMs?: number;
+  /** Retry delays after a failed write: initialMs doubling up to maxMs (default 0.5 … 30 s). */
+  backoff?: { initialMs?: number; maxMs?: number };
+  clock?: Clock;
+  log?: Logger;
+  /** The object is gone (404): recreate it and hand back the new copy (spec-watch's ensure). */
+  recreate?: () => Promise<APNodeState | undefined>;
+}
+
+export interface StatusWriterStats {
+  /** Successful status patches (each is one resourceVersion bump). */
+  writes: number;
+  /** Of those, heartbeat-only patches. */
+  heartbeats: number;
+  /** 409s answered by re-reading the object. */
+  conflicts: number;
+  /** Write attempts that failed otherwise (unreachable, 5xx …) and were retried later. */
+  failures: number;
+  lastError?: string;
+  /** When the last successful write happened (clock ms). */
+  lastWriteMs?: number;
+}
+
+type Difference = 'none' | 'counters' | 'significant';
+
+/** Status of a queue list without the host counters, for "did anything but counters change?". */
+function withoutCounters(status: NodeStateStatus): NodeStateStatus {
+  if (!status.queues) return status;
+  return { ...status, queues: status.queues.map((q) => ({ ...q, requestCount: 0, requestsInFlight: 0 })) };
+}
+
+function withoutHeartbeat(status: NodeStateStatus | undefined): NodeStateStatus {
+  const { heartbeatTime: _h, ...rest } = status ?? {};
+  return rest;
+}
+
+export function classifyDifference(stored: NodeStateStatus | undefined, wanted: NodeStateStatus): Difference {
+  const a = withoutHeartbeat(stored);
+  const b = withoutHeartbeat(wanted);
+  if (deepEqual(a, b)) return 'none';
+  return deepEqual(withoutCounters(a), withoutCounters(b)) ? 'counters' : 'significant';
+}
+
+/** resourceVersion order when both are numbers (etcd's revision, as every server today sends). */
+function newer(a: APNodeState, b: APNodeState | undefined): boolean {
+  if (!b) return true;
+  const ra = a.metadata?.resourceVersion;
+  const rb = b.metadata?.resourceVersion;
+  if (!ra || !rb || !/^\d+$/.test(ra) || !/^\d+$/.test(rb)) return true;
+  return BigInt(ra) >= BigInt(rb);
+}
+
+export class NodeStatusWriter {
+  readonly #client: CustomResourceClient<APNodeState>;
+  readonly #name: string;
+  readonly #heartbeatMs: number;
+  readonly #minIntervalMs: number;
+  readonly #backoffInitialMs: number;
+  readonly #backoffMaxMs: number;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #recreate: (() => Promise<APNodeState | undefined>) | undefined;
+  readonly #stats: StatusWriterStats = { writes: 0, heartbeats: 0, conflicts: 0, failures: 0 };
+
+  /** Newest copy of the object we know: the patch base. */
+  #base: APNodeState | undefined;
+  /** The newest status the loop offered (without heartbeatTime). */
+  #wanted: NodeStateStatus | undefined;
+  /** Clock time of the heartbeat stored on the server (NaN: none or unreadable). */
+  #heartbeatAtMs = Number.NaN;
+  #lastAttemptMs = Number.NEGATIVE_INFINITY;
+  #failuresInRow = 0;
+  #retryAtMs = 0;
+  #timer: Timer | undefined;
+  #timerDueMs = Number.POSITIVE_INFINITY;
+  #writing: Promise<void> | undefined;
+  #stopped = false;
+  readonly #writtenWaiters: Array<() => void> = [];
+
+  constructor(options: NodeStatusWriterOptions) {
+    this.#client = options.client;
+    this.#name = options.nodeName;
+    this.#heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    this.#minIntervalMs = options.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS;
+    this.#backoffInitialMs = options.backoff?.initialMs ?? DEFAULT_BACKOFF.initialMs;
+    this.#backoffMaxMs = options.backoff?.maxMs ?? DEFAULT_BACKOFF.maxMs;
+    this.#clock = options.clock ?? realClock;
+    this.#log = options.log ?? logger('agent', { node: options.nodeName, object: `APNodeState/${options.nodeName}` });
+    this.#recreate = options.recreate;
+  }
+
+  stats(): Readonly<StatusWriterStats> {
+    return { ...this.#stats };
+  }
+
+  /** A copy of the object as the server has it (from the watch, or a read): a newer patch base. */
+  observe(object: APNodeState): void {
+    if (!newer(object, this.#base)) return;
+    this.#base = object;
+    const at = parseApiTime(object.status?.heartbeatTime);
+    // Only a heartbeat we wrote is ours to time from; a stale one from a previous run is old anyway.
+    this.#heartbeatAtMs = Number.isNaN(at) ? Number.NaN : Math.min(at, this.#clock.now());
+    this.#schedule();
+  }
+
+  /** The status the last pass produced; `observedGeneration` is the spec generation it applied. */
+  offer(status: NodeStateStatus, observedGeneration: number | undefined): void {
+    const { heartbeatTime: _h, observedGeneration: _g, ...rest } = status;
+    this.#wanted = observedGeneration !== undefined ? { observedGeneration, ...rest } : rest;
+    this.#schedule();
+  }
+
+  /** Resolves after the next successful write (tests and shutdown use it). */
+  nextWrite(): Promise<void> {
+    return new Promise((resolve) => this.#writtenWaiters.push(resolve));
+  }
+
+  /** True once something was written in this run. */
+  hasWritten(): boolean {
+    return this.#stats.writes > 0;
+  }
+
+  /** Stops writing; an in-flight write is awaited, nothing new starts. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    await this.#writing?.catch(() => undefined);
+    for (const resolve of this.#writtenWaiters.splice(0)) resolve();
+  }
+
+  /** When the next write is due (clock ms), or Infinity when nothing is to be written. */
+  #dueAtMs(): number {
+    if (!this.#wanted || !this.#base) return Number.POSITIVE_INFINITY;
+    const now = this.#clock.now();
+    const heartbeatDue = Number.isNaN(this.#heartbeatAtMs) ? now : this.#heartbeatAtMs + this.#heartbeatMs;
+    const difference = classifyDifference(this.#base.status, this.#wanted);
+    let due = heartbeatDue;
+    if (difference === 'significant') due = Math.min(due, this.#lastAttemptMs + this.#minIntervalMs);
+    return Math.max(due, this.#retryAtMs);
+  }
+
+  #schedule(): void {
+    if (this.#stopped || this.#writing) return;
+    const due = this.#dueAtMs();
+    if (due === Number.POSITIVE_INFINITY) return;
+    if (this.#timer && this.#timerDueMs <= due) return;
+    this.#timer?.cancel();
+    this.#timerDueMs = due;
+    this.#timer = this.#clock.setTimer(() => {
+      this.#timer = undefined;
+      this.#timerDueMs = Number.POSITIVE_INFINITY;
+      this.#writing = this.#write().finally(() => {
+        this.#writing = undefined;
+        this.#schedule();
+      });
+    }, due - this.#clock.now());
+  }
+
+  async #write(): Promise<void> {
+    if (this.#stopped || !this.#wanted || !this.#base) return;
+    if (this.#clock.now() < this.#dueAtMs()) return; // an observed copy made it unnecessary
+    const nowMs = this.#clock.now();
+    const difference = classifyDifference(this.#base.status, this.#wanted);
+    const target: NodeStateStatus = { ...this.#wanted, heartbeatTime: formatMicroTime(nowMs) };
+    this.#lastAttemptMs = nowMs;
+    let conflicts = 0;
+    try {
+      const result = await writeStatus(this.#client, this.#base, target, {
+        clock: this.#clock,
+        log: this.#log,
+        attempts: 5,
+      }).catch(async (err) => {
+        if (!isNotFound(err) || !this.#recreate) throw err;
+        // Someone deleted the object: recreate it (empty spec) and write onto the new one.
+        this.#log.warn('APNodeState is gone; recreating it', {});
+        const fresh = await this.#recreate();
+        if (!fresh) throw err;
+        this.#base = fresh;
+        return writeStatus(this.#client, fresh, target, { clock: this.#clock, log: this.#log, attempts: 5 });
+      });
+      conflicts = Math.max(0, result.writes - 1);
+      this.#stats.conflicts += conflicts;
+      if (result.written) {
+        this.#stats.writes++;
+        if (difference === 'none') this.#stats.heartbeats++;
+        this.#stats.lastWriteMs = this.#clock.now();
+      }
+      if (newer(result.object, this.#base)) this.#base = result.object;
+      this.#heartbeatAtMs = nowMs;
+      this.#failuresInRow = 0;
+      this.#retryAtMs = 0;
+      if (conflicts > 0) this.#log.info('status write conflicted (409); re-read and retried', { conflicts });
+      for (const resolve of this.#writtenWaiters.splice(0)) resolve();
+    } catch (err) {
+      if (isConflict(err)) this.#stats.conflicts++;
+      this.#stats.failures++;
+      this.#stats.lastError = describeError(err);
+      const delay = Math.min(this.#backoffInitialMs * 2 ** Math.min(this.#failuresInRow, 20), this.#backoffMaxMs);
+      this.#failuresInRow++;
+      this.#retryAtMs = this.#clock.now() + delay * (1 + Math.random() * 0.1);
+      // The base may be what made it fail (deleted, replaced): read it again before the retry.
+      void this.#refreshBase();
+      this.#log.warn('status write failed; retrying with backoff', {
+        error: this.#stats.lastError,
+        retryInMs: Math.round(delay),
+        failuresInRow: this.#failuresInRow,
+      });
+    }
+  }
+
+  async #refreshBase(): Promise<void> {
+    try {
+      const fresh = await this.#client.find(this.#name);
+      if (fresh) this.observe(fresh);
+    } catch {
+      // still unreachable; the next attempt tries again
+    }
+  }
+}
