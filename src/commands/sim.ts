@@ -1,11 +1,14 @@
 // `apqn-operator sim`: a shell over one simulated node's AP bus. It boots the node's model
 // from a topology file and runs sim-shell lines against its virtual sysfs — the same paths,
 // contents and errnos the agent sees — from a script, a pipe or an interactive terminal.
+// With --render DIR it writes the bus, as the script left it, to a real directory tree that
+// the standard s390 tools read through SYSFS_ROOT (`SYSFS_ROOT=DIR lszcrypt -V`).
 import * as fs from 'node:fs';
 import * as readline from 'node:readline';
 import { ApbusInputError } from '../apbus/ids.js';
 import { ApBusModel } from '../apbus/model/ap-bus-model.js';
 import { KERNEL_PROFILES, isKernelProfile, type KernelProfile } from '../apbus/model/profile.js';
+import { RenderTargetError, checkRenderTarget, renderSysfs } from '../apbus/render.js';
 import { executeSimLine } from '../apbus/sim-shell.js';
 import { parseTopology, type NodeTopology } from '../apbus/topology.js';
 import { VirtualSysfs } from '../apbus/virtual-sysfs.js';
@@ -13,11 +16,16 @@ import { UsageError, parseFlags } from '../util/args.js';
 
 export const summary = "a shell over a simulated node's AP bus (virtual sysfs)";
 
-const USAGE = `usage: apqn-operator sim --topology FILE [--node NAME] [--profile ${KERNEL_PROFILES.join('|')}] [--script FILE]
+const USAGE = `usage: apqn-operator sim --topology FILE [--node NAME] [--profile ${KERNEL_PROFILES.join('|')}] [--script FILE] [--render DIR]
 
 Boots one node of the topology and reads commands from --script FILE, or else from stdin
 (interactive when stdin is a terminal). Type 'help' for the commands. Exit status 1 when a
 script line was not understood; refused operations (EBUSY …) are normal output.
+
+--render DIR  after the script (or right after boot when there is none; stdin is then not
+              read), write the node's sysfs as a directory tree into DIR (created; must be
+              empty): attribute files with the kernel's contents, driver and device symlinks.
+              s390-tools read it with SYSFS_ROOT=DIR, e.g. \`SYSFS_ROOT=DIR lszcrypt -V\`.
 `;
 
 export interface SimSessionOptions {
@@ -79,6 +87,15 @@ async function runLines(
   return { usageErrors };
 }
 
+/** Writes the session's sysfs into `dir` and says so on stderr (stdout stays the script's). */
+function renderTo(session: SimSession, dir: string): void {
+  const stats = renderSysfs(session.io, dir);
+  process.stderr.write(
+    `rendered ${session.node.name} into ${dir}: ${stats.directories} directories, ${stats.files} files, ` +
+      `${stats.symlinks} symlinks (read it with SYSFS_ROOT=${dir} lszcrypt -V)\n`,
+  );
+}
+
 async function* scriptLines(file: string): AsyncIterable<string> {
   const text = fs.readFileSync(file, 'utf8');
   const lines = text.split('\n');
@@ -89,7 +106,14 @@ async function* scriptLines(file: string): AsyncIterable<string> {
 export async function run(args: string[]): Promise<number> {
   let flags;
   try {
-    flags = parseFlags(args, { topology: 'string', node: 'string', profile: 'string', script: 'string', help: 'boolean' });
+    flags = parseFlags(args, {
+      topology: 'string',
+      node: 'string',
+      profile: 'string',
+      script: 'string',
+      render: 'string',
+      help: 'boolean',
+    });
     if (flags.help) {
       process.stdout.write(USAGE);
       return 0;
@@ -103,6 +127,16 @@ export async function run(args: string[]): Promise<number> {
     if (!(err instanceof UsageError)) throw err;
     process.stderr.write(`apqn-operator sim: ${err.message}\n\n${USAGE}`);
     return 2;
+  }
+
+  if (flags.render !== undefined) {
+    try {
+      checkRenderTarget(flags.render);
+    } catch (err) {
+      if (!(err instanceof RenderTargetError)) throw err;
+      process.stderr.write(`apqn-operator sim: --render ${err.message}\n`);
+      return 2;
+    }
   }
 
   let session: SimSession;
@@ -124,7 +158,18 @@ export async function run(args: string[]): Promise<number> {
       return 2;
     }
     const { usageErrors } = await runLines(scriptLines(flags.script), session, write);
-    return usageErrors > 0 ? 1 : 0;
+    if (usageErrors > 0) {
+      if (flags.render !== undefined) {
+        process.stderr.write(`apqn-operator sim: nothing rendered: ${usageErrors} script line(s) were not understood\n`);
+      }
+      return 1;
+    }
+    if (flags.render !== undefined) renderTo(session, flags.render);
+    return 0;
+  }
+  if (flags.render !== undefined) {
+    renderTo(session, flags.render);
+    return 0;
   }
 
   const interactive = process.stdin.isTTY === true;
