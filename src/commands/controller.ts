@@ -44,7 +44,7 @@ export async function startController(options: StartControllerOptions): Promise<
   const controller = new Controller({
     kubeConfig: options.kubeConfig,
     log,
-    events: kubernetesEvents(options.kubeConfig, { component: 'apqn-operator-controller', host: identity, log }),
+    events: kubernetesEvents(options.kubeConfig, { host: identity, log }),
     heartbeatStaleMs: options.heartbeatStaleMs,
     scope: options.scope,
     ...(leadership ? { leadership } : {}),

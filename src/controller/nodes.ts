@@ -4,7 +4,7 @@
 // stored, never from a stale copy). A reservation joins the spec only once (1) it carries the
 // finalizer, (2) its status records this placement, and (3) its status reports every host
 // queue this spec takes from the host because of it — so nothing moves unannounced.
-import type { APNodeState, APQNReservation } from '../api/types.js';
+import type { APNodeState, APQNReservation, NodeStateSpec } from '../api/types.js';
 import { API_VERSION } from '../api/types.js';
 import { isAlreadyExists, isConflict, retryOnConflict } from '../k8s/client.js';
 import { deepEqual, mergePatch } from '../k8s/merge-patch.js';
@@ -79,7 +79,7 @@ export async function reconcileNode(node: string, ctx: ControllerContext): Promi
         }
         return;
       }
-      if (deepEqual(state.spec ?? {}, spec)) return;
+      if (sameSpec(state.spec, spec)) return;
 
       await announceForcedMoves(ctx, view, gated.composition);
       const patch = mergePatch(state.spec ?? {}, spec);
@@ -95,6 +95,19 @@ export async function reconcileNode(node: string, ctx: ControllerContext): Promi
     { attempts: 5, initialDelayMs: 20, retryable: isConflict },
   );
   return waiting > 0 ? { requeueAfterMs: RETRY_GATED_MS } : undefined;
+}
+
+/** Equal as the agent reads them: an empty list is an absent one, no bindingMode is Masks. */
+export function sameSpec(current: NodeStateSpec | undefined, desired: NodeStateSpec): boolean {
+  const normal = (spec: NodeStateSpec | undefined) => {
+    const out: Record<string, unknown> = { bindingMode: spec?.bindingMode ?? 'Masks' };
+    for (const key of ['apmask', 'aqmask', 'overrides', 'queues', 'mdevs'] as const) {
+      const list = spec?.[key];
+      if (list && list.length > 0) out[key] = list;
+    }
+    return out;
+  };
+  return deepEqual(normal(current), normal(desired));
 }
 
 /** A Warning on each reservation whose Force policy will cut off host requests in flight. */

@@ -49,6 +49,8 @@ export interface FakeAgentOptions {
   pollMs?: number;
   /** Also create a core Node of this name with these labels (deleted on stop). */
   nodeLabels?: Record<string, string>;
+  /** Called with each spec generation the agent sees for the first time, before it applies it. */
+  onNewSpec?: (spec: NodeStateSpec, generation: number) => Promise<void> | void;
 }
 
 interface FakeMdev {
@@ -110,6 +112,7 @@ export class FakeAgent {
   private lastHeartbeat = 0;
   private pass: Promise<void> = Promise.resolve();
   private lastError: string | undefined;
+  private lastGeneration = -1;
 
   private constructor(private readonly options: FakeAgentOptions) {
     this.node = options.node;
@@ -190,6 +193,11 @@ export class FakeAgent {
     if (this.paused || !this.running) return;
     try {
       const state = await this.readOrCreateState();
+      const generation = state.metadata.generation ?? 0;
+      if (generation !== this.lastGeneration) {
+        await this.options.onNewSpec?.(state.spec ?? {}, generation);
+        this.lastGeneration = generation;
+      }
       const reservations = this.apply(state.spec ?? {});
       await this.report(state, reservations);
       this.lastError = undefined;
