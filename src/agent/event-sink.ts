@@ -7,6 +7,8 @@ import type { AgentEvent } from './core.js';
 
 export interface AgentEventSink {
   emit(event: AgentEvent, nodeState: APNodeState): Promise<void>;
+  /** Waits for event writes in flight (stop). */
+  flush?(): Promise<void>;
 }
 
 /** The object an event is about, as an ObjectReference. */

@@ -136,6 +136,7 @@ export class AgentRuntime {
     await this.#running;
     await this.#writer.stop();
     await this.#watch.stop();
+    await this.#events.flush?.().catch(() => undefined);
     for (const resolve of this.#readyWaiters.splice(0)) resolve();
   }
 
@@ -159,6 +160,11 @@ export class AgentRuntime {
 
   stats(): AgentStats {
     return { ...this.#stats, status: this.#writer.stats() };
+  }
+
+  /** The status the last pass produced (metrics count queues and drains from it). */
+  lastStatus(): NodeStateStatus | undefined {
+    return this.#memory?.lastStatus;
   }
 
   /** Wakes the loop for a pass now (tests; a spec change does this by itself). */
