@@ -1,7 +1,9 @@
 // Leader election against the real API server, with short durations (2 s leases).
 import test, { type ExecutionContext } from 'ava';
 import * as k8s from '@kubernetes/client-node';
-import { LeaderElector, type LeaderElectionOptions } from '../../src/k8s/leader.js';
+import { retryOnConflict } from '../../src/k8s/client.js';
+import { LeaderElector, leaseRenewedAt, type LeaderElectionOptions } from '../../src/k8s/leader.js';
+import { parseApiTime } from '../../src/k8s/clock.js';
 import { eventually, kubeConfig, kubectl, testNamespace } from '../support/cluster.js';
 
 const FAST = { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 };
@@ -34,6 +36,8 @@ function candidate(
 }
 
 const leaseApi = () => kubeConfig().makeApiClient(k8s.CoordinationV1Api);
+
+const leaseAcquiredAt = (lease: k8s.V1Lease) => parseApiTime(lease.spec?.acquireTime);
 
 async function readLease(namespace: string): Promise<k8s.V1Lease> {
   return leaseApi().readNamespacedLease({ namespace, name: 'apqn-operator' });
@@ -77,28 +81,41 @@ test('lease times are MicroTime with six fractional digits', async (t) => {
   t.regex(spec.acquireTime, /\.\d{6}Z$/);
 });
 
-test('a cleanly stopped leader releases the lease and the other candidate takes over at once', async (t) => {
+test('a cleanly stopped leader steps down, then releases the lease', async (t) => {
   const ns = await testNamespace(t);
   const a = candidate(t, ns, 'a');
   a.elector.start();
   await eventually('a leads', () => (a.elector.isLeader() ? true : undefined));
-  const b = candidate(t, ns, 'b');
-  b.elector.start();
-  await eventually('b has seen the lease', () => (b.elector.leader() === 'a' ? true : undefined));
-
   await a.elector.stop();
   t.deepEqual(a.log, ['started', 'stopped']);
   t.false(a.elector.isLeader());
   const released = await readLease(ns);
-  t.falsy(released.spec?.holderIdentity, 'released: no holder');
-  // Without the release b would wait a full lease duration after its last observation.
-  await eventually('b leads', () => (b.elector.isLeader() ? true : undefined), FAST.leaseDurationMs);
+  t.falsy(released.spec?.holderIdentity, 'no holder');
+  t.is(released.spec?.leaseDurationSeconds, 1);
+});
+
+test('after a clean stop the other candidate takes over well before the lease would expire', async (t) => {
+  const ns = await testNamespace(t);
+  // A long lease, so that taking over by expiry (≥ 5 s) and by release (≈ one retry period)
+  // cannot be mistaken for each other.
+  const slow = { leaseDurationMs: 5000, renewDeadlineMs: 4000, retryPeriodMs: 250 };
+  const a = candidate(t, ns, 'a', slow);
+  a.elector.start();
+  await eventually('a leads', () => (a.elector.isLeader() ? true : undefined));
+  const b = candidate(t, ns, 'b', slow);
+  b.elector.start();
+  await eventually('b has seen the lease', () => (b.elector.leader() === 'a' ? true : undefined));
+
+  await a.elector.stop();
+  const stoppedAt = Date.now();
+  await eventually('b leads', () => (b.elector.isLeader() ? true : undefined), slow.leaseDurationMs);
   const lease = await readLease(ns);
   t.is(lease.spec?.holderIdentity, 'b');
   t.is(lease.spec?.leaseTransitions, 1);
+  t.true(leaseAcquiredAt(lease) - stoppedAt < slow.leaseDurationMs / 2, 'taken over after the release, not by expiry');
 });
 
-test('a leader that vanishes without releasing is replaced after the lease expires', async (t) => {
+test('a leader that vanishes without releasing is replaced only after the lease expires', async (t) => {
   const ns = await testNamespace(t);
   const a = candidate(t, ns, 'a', { releaseOnStop: false });
   a.elector.start();
@@ -107,14 +124,13 @@ test('a leader that vanishes without releasing is replaced after the lease expir
   b.elector.start();
   await eventually('b has seen the lease', () => (b.elector.leader() === 'a' ? true : undefined));
   await a.elector.stop(); // like a crash: the lease still names a
-  const stoppedAt = Date.now();
-  t.is((await readLease(ns)).spec?.holderIdentity, 'a');
+  const abandoned = await readLease(ns);
+  t.is(abandoned.spec?.holderIdentity, 'a');
   await eventually('b leads', () => (b.elector.isLeader() ? true : undefined), 3 * FAST.leaseDurationMs);
-  t.true(
-    Date.now() - stoppedAt >= FAST.leaseDurationMs - FAST.retryPeriodMs,
-    'b did not take a lease that had not expired',
-  );
-  t.is((await readLease(ns)).spec?.holderIdentity, 'b');
+  const taken = await readLease(ns);
+  t.is(taken.spec?.holderIdentity, 'b');
+  // b saw a's last renewal no earlier than it happened, and waited a full lease from there.
+  t.true(leaseAcquiredAt(taken) >= leaseRenewedAt(abandoned) + FAST.leaseDurationMs);
 });
 
 test('a stolen lease is noticed: the leader steps down, and takes over again once the thief lets it expire', async (t) => {
@@ -123,20 +139,22 @@ test('a stolen lease is noticed: the leader steps down, and takes over again onc
   a.elector.start();
   await eventually('a leads', () => (a.elector.isLeader() ? true : undefined));
 
-  const api = leaseApi();
-  const lease = await readLease(ns);
-  await api.replaceNamespacedLease({
-    namespace: ns,
-    name: 'apqn-operator',
-    body: {
-      ...lease,
-      spec: {
-        ...lease.spec,
-        holderIdentity: 'thief',
-        renewTime: new k8s.V1MicroTime(Date.now()),
-        acquireTime: new k8s.V1MicroTime(Date.now()),
+  // The thief writes with the resourceVersion it read; a renewal in between means: read again.
+  await retryOnConflict(async () => {
+    const lease = await readLease(ns);
+    await leaseApi().replaceNamespacedLease({
+      namespace: ns,
+      name: 'apqn-operator',
+      body: {
+        ...lease,
+        spec: {
+          ...lease.spec,
+          holderIdentity: 'thief',
+          renewTime: new k8s.V1MicroTime(Date.now()),
+          acquireTime: new k8s.V1MicroTime(Date.now()),
+        },
       },
-    },
+    });
   });
   await eventually('a steps down', () => (a.log.includes('stopped') ? true : undefined), FAST.renewDeadlineMs + 1000);
   t.false(a.elector.isLeader());
