@@ -6,6 +6,9 @@ type CommandModule = { run(args: string[]): Promise<number>; summary: string };
 const commands: Record<string, () => Promise<CommandModule>> = {
   sim: () => import('./commands/sim.js'),
   controlplane: () => import('./commands/controlplane.js'),
+  dev: () => import('./commands/dev.js'),
+  controller: () => import('./commands/controller.js'),
+  agent: () => import('./commands/agent.js'),
 };
 
 function usage(): string {

@@ -33,11 +33,19 @@ function useJson(): boolean {
   return !process.stdout.isTTY;
 }
 
+let consoleTransport = new winston.transports.Console({ stderrLevels: ['error', 'warn'] });
 const root = winston.createLogger({
   level,
   format: useJson() ? jsonFormat() : readableFormat(),
-  transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn'] })],
+  transports: [consoleTransport],
 });
+
+/** Sends every level to stderr: for commands whose stdout is a protocol (`dev` prints one `ready:` line). */
+export function logToStderr(): void {
+  root.remove(consoleTransport);
+  consoleTransport = new winston.transports.Console({ stderrLevels: Object.keys(root.levels) });
+  root.add(consoleTransport);
+}
 
 /** A logger for one component (`controller`, `agent`, `controlplane`, …) with fixed fields. */
 export function logger(component: string, fields: Record<string, unknown> = {}): Logger {

@@ -130,6 +130,16 @@ export class Controller {
     return this.stats.leading;
   }
 
+  /** Called after each reconcile with its queue, duration and outcome (the metrics' histogram). */
+  onSync: ((queue: keyof ControllerStats['syncs'], seconds: number, failed: boolean) => void) | undefined;
+
+  /** Keys waiting in each work queue, and keys waiting for a delayed add (zeros while not leading). */
+  queueDepths(): Record<keyof ControllerStats['syncs'], { depth: number; delayed: number }> {
+    const of = (q: WorkQueue | undefined) => ({ depth: q?.len() ?? 0, delayed: q?.delayedLen() ?? 0 });
+    const queues = this.run?.queues;
+    return { reservations: of(queues?.reservations), nodes: of(queues?.nodes), claims: of(queues?.claims) };
+  }
+
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
@@ -154,11 +164,16 @@ export class Controller {
       async (key: string) => {
         if (!active || this.run?.queues !== queues) return undefined; // stopped leading: leave it to the next leader
         this.stats.syncs[which]++;
+        const started = performance.now();
+        let failed = false;
         try {
           return (await fn(key, this.ctx)) as { requeueAfterMs: number } | undefined;
         } catch (err) {
           this.stats.failures[which]++;
+          failed = true;
           throw err;
+        } finally {
+          this.onSync?.(which, (performance.now() - started) / 1000, failed);
         }
       };
     const done = Promise.all([

@@ -29,6 +29,9 @@ export interface ControlPlaneOptions {
   /** Extra kube-apiserver flags. */
   apiserverFlags?: string[];
   log?: Logger;
+  /** Stop on SIGINT/SIGTERM and re-raise the signal (default true). A caller that stops other
+   *  things first (`dev`: agents, controller, then the control plane) handles signals itself. */
+  handleSignals?: boolean;
 }
 
 interface Managed {
@@ -201,8 +204,10 @@ export class LocalControlPlane {
     const port = await freePort();
     const kubeconfigPath = options.kubeconfigPath ?? path.join(workDir, 'kubeconfig');
     const cp = new LocalControlPlane(binDir, workDir, port, kubeconfigPath, log);
-    process.once('SIGINT', cp.signalHandler);
-    process.once('SIGTERM', cp.signalHandler);
+    if (options.handleSignals !== false) {
+      process.once('SIGINT', cp.signalHandler);
+      process.once('SIGTERM', cp.signalHandler);
+    }
     process.on('exit', cp.exitHandler);
     try {
       await cp.startEtcd();
