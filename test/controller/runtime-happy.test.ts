@@ -1,16 +1,32 @@
 // The controller against the real API server with a fake agent: the happy path to Ready, and
 // validation that leaves the node alone.
 import test from 'ava';
+import * as k8s from '@kubernetes/client-node';
 import { RESERVATION_FINALIZER } from '../../src/api/types.js';
+import { kubeConfig } from '../support/cluster.js';
 import { condition, harness, twoCardNode } from './runtime-support.js';
 
 test('a vfio_ap reservation becomes Ready with its mdev, matrix and displaced queues reported', async (t) => {
   const h = await harness(t);
   const agent = await h.agent('a', twoCardNode);
   await h.controller();
+  // Count the controller's writes to the reservation (every MODIFIED event is one).
+  const writes: string[] = [];
+  const watch = await new k8s.Watch(kubeConfig()).watch(
+    h.clients.reservations.path(h.ns),
+    {},
+    (type, obj: { status?: { conditions?: Array<{ type: string; status: string }> } }) => {
+      if (type === 'MODIFIED') writes.push(obj.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'no status');
+    },
+    () => undefined,
+  );
+  t.teardown(() => watch.abort());
   await h.reserve('payments', { nodeName: h.node('a'), apqns: ['05.0004', '06.0004'], controlDomains: ['0004'] });
 
   const r = await h.waitFor('payments', 'Ready', 'True');
+  // Heartbeats keep arriving (every 500 ms) and each one re-runs the reconcilers: none may write.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  t.deepEqual(writes, ['no status', 'False', 'True'], 'finalizer, placement, Ready: three writes and no more');
   t.deepEqual(r.metadata.finalizers, [RESERVATION_FINALIZER]);
   t.is(r.status?.nodeName, h.node('a'));
   t.deepEqual(r.status?.apqns, ['05.0004', '06.0004']);
