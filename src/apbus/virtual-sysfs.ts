@@ -12,22 +12,50 @@
 import { SysfsError, errnoExplanation } from './errno.js';
 import type { ApBusModel } from './model/ap-bus-model.js';
 import { ApBusError } from './model/errors.js';
-import type { DirNode, FileNode, LinkNode, SysfsNode } from './model/sysfs-nodes.js';
+import type { DirNode, SysfsNode } from './model/sysfs-nodes.js';
 import { buildSysfsTree } from './model/sysfs-tree.js';
 import { normalizeSysfsPath, type SysfsIO } from './sysfs-io.js';
 
 const PAGE_SIZE = 4096;
 const MAX_SYMLINK_HOPS = 40;
 
+/** Characters of plain sysfs names (a name never starts with '.'). */
+const NAME_CHAR = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:@+-') NAME_CHAR[c.charCodeAt(0)] = 1;
+const DOT = 46;
+const SLASH = 47;
+
+/** Is this a path normalizeSysfsPath() would return unchanged: plain names joined by single
+ *  '/', none starting with '.'? Checked first because it is cheap (inventories read
+ *  thousands of attributes). */
+function isCleanPath(path: string): boolean {
+  let segmentStart = true;
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === SLASH) {
+      if (segmentStart) return false;
+      segmentStart = true;
+      continue;
+    }
+    if (c >= 128 || NAME_CHAR[c] === 0 || (segmentStart && c === DOT)) return false;
+    segmentStart = false;
+  }
+  return !segmentStart;
+}
+
 interface Resolved {
   node: SysfsNode;
-  /** Canonical path of the node (links followed). */
-  path: string;
+  /** Canonical path of the node (links followed), as components. */
+  where: string[];
 }
 
 export class VirtualSysfs implements SysfsIO {
   readonly model: ApBusModel;
   readonly #root: DirNode;
+  /** Directories already resolved, by the path they were asked by; valid for one model
+   *  generation (any change of devices, drivers or mdevs clears it). */
+  readonly #dirs = new Map<string, Resolved>();
+  #dirsGeneration = -1;
 
   constructor(model: ApBusModel) {
     this.model = model;
@@ -35,42 +63,52 @@ export class VirtualSysfs implements SysfsIO {
   }
 
   read(path: string): string {
-    const rel = normalizeSysfsPath(path);
-    const { node } = this.#resolve(rel, path, true);
+    const rel = normalize(path);
+    const node = this.#resolve(rel, true).node;
     if (node.kind === 'dir') throw new SysfsError('EISDIR', rel);
-    const f = node as FileNode;
-    if (!f.readable) throw new SysfsError('EIO', rel, 'attribute is write-only');
-    return this.#kernel(rel, () => f.show());
+    if (node.kind !== 'file' || !node.readable) throw new SysfsError('EIO', rel, 'attribute is write-only');
+    try {
+      return node.show();
+    } catch (err) {
+      throw translate(err, rel);
+    }
   }
 
   write(path: string, value: string): void {
-    const rel = normalizeSysfsPath(path);
-    const { node } = this.#resolve(rel, path, true);
+    const rel = normalize(path);
+    const node = this.#resolve(rel, true).node;
     if (node.kind === 'dir') throw new SysfsError('EISDIR', rel);
-    const f = node as FileNode;
     if (value.length === 0) return;
-    if (!f.writable) throw new SysfsError('EIO', rel, 'attribute is read-only');
-    this.#kernel(rel, () => f.store(truncateToPage(value)));
+    if (node.kind !== 'file' || !node.writable) throw new SysfsError('EIO', rel, 'attribute is read-only');
+    try {
+      node.store(truncateToPage(value));
+    } catch (err) {
+      throw translate(err, rel);
+    }
   }
 
   list(path: string): string[] {
-    const rel = normalizeSysfsPath(path);
-    const { node } = this.#resolve(rel, path, true);
+    const rel = normalize(path);
+    const node = this.#resolve(rel, true).node;
     if (node.kind !== 'dir') throw new SysfsError('ENOTDIR', rel);
-    return this.#kernel(rel, () => node.entries()).sort();
+    try {
+      return node.entries().sort();
+    } catch (err) {
+      throw translate(err, rel);
+    }
   }
 
   readlink(path: string): string {
-    const rel = normalizeSysfsPath(path);
-    const { node } = this.#resolve(rel, path, false);
+    const rel = normalize(path);
+    const node = this.#resolve(rel, false).node;
     if (node.kind !== 'link') throw new SysfsError('EINVAL', rel, 'not a symbolic link');
-    return (node as LinkNode).target;
+    return node.target;
   }
 
   exists(path: string): boolean {
-    const rel = normalizeSysfsPath(path);
+    const rel = normalize(path);
     try {
-      this.#resolve(rel, path, true);
+      this.#resolve(rel, true);
       return true;
     } catch (err) {
       if (err instanceof SysfsError) return false;
@@ -81,31 +119,56 @@ export class VirtualSysfs implements SysfsIO {
   /** Where a path leads (links followed), e.g. 'bus/ap/devices/05.0004' ->
    *  'devices/ap/card05/05.0004'. */
   realpath(path: string): string {
-    const rel = normalizeSysfsPath(path);
-    return this.#resolve(rel, path, true).path;
+    return this.#resolve(normalize(path), true).where.join('/');
   }
 
-  /** Walks the tree component by component; a link met on the way (or at the end, when
-   *  `followLast`) restarts the walk at its target, resolved against the link's directory. */
-  #resolve(rel: string, original: string, followLast: boolean): Resolved {
-    let pending = rel === '' ? [] : rel.split('/');
+  /** The parent directory comes from the cache when it can; the last component is looked up
+   *  every time (attribute nodes are cheap, and no contents are ever cached). */
+  #resolve(rel: string, followLast: boolean): Resolved {
+    if (rel === '') return { node: this.#root, where: [] };
+    if (this.#dirsGeneration !== this.model.generation) {
+      this.#dirs.clear();
+      this.#dirsGeneration = this.model.generation;
+    }
+    const slash = rel.lastIndexOf('/');
+    let parent: Resolved | undefined;
+    if (slash < 0) parent = { node: this.#root, where: [] };
+    else {
+      const parentPath = rel.slice(0, slash);
+      parent = this.#dirs.get(parentPath);
+      if (parent === undefined) {
+        parent = this.#resolve(parentPath, true);
+        if (parent.node.kind === 'dir') this.#dirs.set(parentPath, parent);
+      }
+    }
+    return this.#walk(parent.node, parent.where, [rel.slice(slash + 1)], rel, followLast);
+  }
+
+  /** Walks `names` from `start`; a link met on the way (or at the end, when `followLast`)
+   *  restarts the walk from the root at its target, resolved against the link's directory. */
+  #walk(start: SysfsNode, startWhere: readonly string[], names: string[], rel: string, followLast: boolean): Resolved {
+    let pending = names;
     let at = 0;
-    let where: string[] = [];
-    let node: SysfsNode = this.#root;
+    let where = startWhere.slice();
+    let node = start;
     let hops = 0;
     while (at < pending.length) {
       const name = pending[at++]!;
-      if (node.kind !== 'dir') throw new SysfsError('ENOTDIR', rel || original);
-      const child = this.#lookup(rel, node, name);
-      if (child === undefined) throw new SysfsError('ENOENT', rel || original);
+      if (node.kind !== 'dir') throw new SysfsError('ENOTDIR', rel);
+      let child: SysfsNode | undefined;
+      try {
+        child = node.child(name);
+      } catch (err) {
+        throw translate(err, rel);
+      }
+      if (child === undefined) throw new SysfsError('ENOENT', rel);
       if (child.kind === 'link' && (at < pending.length || followLast)) {
         if (++hops > MAX_SYMLINK_HOPS) throw new SysfsError('ENOENT', rel, 'too many levels of symbolic links');
-        const target = where;
         for (const part of child.target.split('/')) {
-          if (part === '..') target.pop();
-          else if (part !== '' && part !== '.') target.push(part);
+          if (part === '..') where.pop();
+          else if (part !== '' && part !== '.') where.push(part);
         }
-        pending = target.concat(pending.slice(at));
+        pending = where.concat(pending.slice(at));
         at = 0;
         where = [];
         node = this.#root;
@@ -114,32 +177,20 @@ export class VirtualSysfs implements SysfsIO {
       where.push(name);
       node = child;
     }
-    return { node, path: where.join('/') };
+    return { node, where };
   }
+}
 
-  #lookup(rel: string, dir: DirNode, name: string): SysfsNode | undefined {
-    try {
-      return dir.child(name);
-    } catch (err) {
-      throw this.#translate(err, rel);
-    }
-  }
+function normalize(path: string): string {
+  return typeof path === 'string' && isCleanPath(path) ? path : normalizeSysfsPath(path);
+}
 
-  /** Runs a show/store/lookup and reports kernel errors against the path. */
-  #kernel<T>(rel: string, op: () => T): T {
-    try {
-      return op();
-    } catch (err) {
-      throw this.#translate(err, rel);
-    }
-  }
-
-  #translate(err: unknown, rel: string): unknown {
-    if (!(err instanceof ApBusError)) return err;
-    // strerror text first, as a real sysfs would report it; the model's reason after it.
-    const strerror = errnoExplanation(err.errno);
-    return new SysfsError(err.errno, rel, err.detail === strerror ? strerror : `${strerror} (${err.detail})`);
-  }
+/** Kernel errors from show/store/lookup, reported against the path. */
+function translate(err: unknown, rel: string): unknown {
+  if (!(err instanceof ApBusError)) return err;
+  // strerror text first, as a real sysfs would report it; the model's reason after it.
+  const strerror = errnoExplanation(err.errno);
+  return new SysfsError(err.errno, rel, err.detail === strerror ? strerror : `${strerror} (${err.detail})`);
 }
 
 /** What one write() hands a store function: at most a page. */

@@ -351,6 +351,23 @@ export class ApBusModel {
     };
   }
 
+  /** One counter of an existing queue, without building a QueueState (attribute reads). */
+  queueCounter(adapter: number, domain: number, which: 'requestq' | 'pendingq' | 'request'): number {
+    const idx = adapter * 256 + domain;
+    if (which === 'request') return this.#requestCount[idx]!;
+    this.#settle();
+    const c = this.#counts(this.#cards.get(adapter)!, idx);
+    return which === 'requestq' ? c.requestq : c.pendingq;
+  }
+
+  /** One state flag of an existing queue, without building a QueueState. */
+  queueFlag(adapter: number, domain: number, which: 'online' | 'config' | 'chkstop'): boolean {
+    const card = this.#cards.get(adapter)!;
+    if (which === 'config') return card.config;
+    if (which === 'chkstop') return card.chkstop;
+    return card.config && !card.chkstop && this.#zqOnline[adapter * 256 + domain] === 1;
+  }
+
   /** Names of the devices bound to a driver ('card05', '05.0004'), ascending. */
   boundDevices(driver: ApDriverName): string[] {
     if (driver === 'cex4card') return this.#cardIds.filter((a) => this.#cards.get(a)!.bound).map(cardName);

@@ -227,15 +227,15 @@ const queue = (m: ApBusModel, index: number) => m.queue(apqnOf(index))!;
 
 // ap_queue.c attributes, on every queue device.
 const QUEUE_ATTRS: Record<string, QueueAttr> = {
-  chkstop: { show: (m, i) => flag(queue(m, i).chkstop) },
-  config: { show: (m, i) => flag(queue(m, i).config) },
+  chkstop: { show: (m, i) => flag(m.queueFlag(i >> 8, i & 255, 'chkstop')) },
+  config: { show: (m, i) => flag(m.queueFlag(i >> 8, i & 255, 'config')) },
   interrupt: { show: (m, i) => m.queueInterruptText(i >> 8, i & 255) },
-  pendingq_count: { show: (m, i) => line(queue(m, i).pendingqCount) },
+  pendingq_count: { show: (m, i) => line(m.queueCounter(i >> 8, i & 255, 'pendingq')) },
   request_count: {
-    show: (m, i) => line(queue(m, i).requestCount),
+    show: (m, i) => line(m.queueCounter(i >> 8, i & 255, 'request')),
     store: (m, i, v) => m.storeQueueRequestCount(i >> 8, i & 255, v),
   },
-  requestq_count: { show: (m, i) => line(queue(m, i).requestqCount) },
+  requestq_count: { show: (m, i) => line(m.queueCounter(i >> 8, i & 255, 'requestq')) },
   reset: { show: (m, i) => m.queueResetText(i >> 8, i & 255), store: (m, i, v) => m.storeQueueReset(i >> 8, i & 255, v) },
 };
 // ap_queue.c driver_override (6.19 only).
@@ -246,7 +246,7 @@ const DRIVER_OVERRIDE_ATTR: QueueAttr = {
 // zcrypt_queue.c attributes, while bound to cex4queue.
 const ZCRYPT_QUEUE_ATTRS: Record<string, QueueAttr> = {
   load: { show: () => '0\n' },
-  online: { show: (m, i) => flag(queue(m, i).online), store: (m, i, v) => m.storeQueueOnline(i >> 8, i & 255, v) },
+  online: { show: (m, i) => flag(m.queueFlag(i >> 8, i & 255, 'online')), store: (m, i, v) => m.storeQueueOnline(i >> 8, i & 255, v) },
 };
 // vfio_ap_drv.c/vfio_ap_ops.c `status`, while bound to vfio_ap.
 const STATUS_ATTR: QueueAttr = { show: (m, i) => line(m.mdevs.queueStatus(i >> 8, i & 255)) };
