@@ -1,0 +1,204 @@
+// NodeStatusWriter's timing rules on a fake clock and an in-memory stand-in for the API server
+// (resourceVersion preconditions, merge patches, injected failures): what is written when, and
+// how often. The real API server is exercised in runtime-status.test.ts.
+import test from 'ava';
+import * as k8s from '@kubernetes/client-node';
+import type { APNodeState, NodeStateStatus } from '../../src/api/types.js';
+import { NodeStatusWriter, classifyDifference } from '../../src/agent/status-writer.js';
+import { FakeClock } from '../../src/k8s/clock.js';
+import { NodeStateType, type CustomResourceClient } from '../../src/k8s/client.js';
+import { setLogLevel } from '../../src/log.js';
+
+setLogLevel('silent');
+
+function applyMergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = applyMergePatch(out[k], v);
+  }
+  return out;
+}
+
+/** Just enough of an API server for one APNodeState's status subresource. */
+class FakeApi {
+  object: APNodeState;
+  patches: Array<Record<string, unknown>> = [];
+  /** Errors thrown by the next patchStatus calls, in order. */
+  failures: unknown[] = [];
+  /** Called before a patch is applied (a concurrent writer sneaks in here). */
+  beforePatch?: () => void;
+
+  constructor(status?: NodeStateStatus) {
+    this.object = { apiVersion: 'ap.s390x.io/v1alpha1', kind: 'APNodeState', metadata: { name: 'n1', uid: 'u1', resourceVersion: '1', generation: 1 }, spec: {}, ...(status ? { status } : {}) };
+  }
+
+  bump(): void {
+    this.object = { ...this.object, metadata: { ...this.object.metadata, resourceVersion: String(Number(this.object.metadata.resourceVersion) + 1) } };
+  }
+
+  client(): CustomResourceClient<APNodeState> {
+    const copy = () => structuredClone(this.object);
+    return {
+      type: NodeStateType,
+      get: async () => copy(),
+      find: async () => copy(),
+      patchStatus: async (_key: unknown, body: { metadata?: { resourceVersion?: string }; status?: unknown }) => {
+        const failure = this.failures.shift();
+        if (failure) throw failure;
+        this.beforePatch?.();
+        const rv = body.metadata?.resourceVersion;
+        if (rv && rv !== this.object.metadata.resourceVersion) throw new k8s.ApiException(409, 'Conflict', '{"reason":"Conflict"}', {});
+        this.patches.push(body.status as Record<string, unknown>);
+        this.object = { ...this.object, status: applyMergePatch(this.object.status, body.status) as NodeStateStatus };
+        this.bump();
+        return copy();
+      },
+    } as unknown as CustomResourceClient<APNodeState>;
+  }
+}
+
+const settle = async () => {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+};
+
+const queues = (counts: number[]) => counts.map((c, i) => ({ apqn: `05.000${i}`, driver: 'cex4queue', online: true, requestsInFlight: 0, requestCount: c }));
+const status = (over: Partial<NodeStateStatus> = {}): NodeStateStatus => ({
+  apmask: '0xff',
+  queueCount: 2,
+  queues: queues([0, 0]),
+  conditions: [{ type: 'Synced', status: 'True', reason: 'Synced', message: 'ok', lastTransitionTime: '2026-01-01T00:00:00Z' }],
+  ...over,
+});
+
+function setup(opts: { heartbeatMs?: number; minIntervalMs?: number } = {}) {
+  const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
+  const api = new FakeApi();
+  const writer = new NodeStatusWriter({
+    client: api.client(),
+    nodeName: 'n1',
+    heartbeatMs: opts.heartbeatMs ?? 10_000,
+    minIntervalMs: opts.minIntervalMs ?? 250,
+    backoff: { initialMs: 500, maxMs: 4000 },
+    clock,
+  });
+  writer.observe(api.object);
+  const advance = async (ms: number, step = 50) => {
+    for (let t = 0; t < ms; t += step) {
+      clock.advance(Math.min(step, ms - t));
+      await settle();
+    }
+  };
+  return { clock, api, writer, advance };
+}
+
+test('classifyDifference: counters only, significant, none', (t) => {
+  const cases: Array<{ a: NodeStateStatus; b: NodeStateStatus; expected: ReturnType<typeof classifyDifference>; why: string }> = [
+    { a: status(), b: status(), expected: 'none', why: 'same status' },
+    { a: status({ heartbeatTime: 'x' }), b: status({ heartbeatTime: 'y' }), expected: 'none', why: 'heartbeat alone is no difference' },
+    { a: status(), b: status({ queues: queues([0, 7]) }), expected: 'counters', why: 'request counters moved' },
+    { a: status(), b: status({ queues: queues([0, 7]), apmask: '0x7f' }), expected: 'significant', why: 'a mask changed too' },
+    { a: status(), b: status({ queues: [{ ...queues([0])[0]!, driver: 'vfio_ap' }, queues([0, 0])[1]!] }), expected: 'significant', why: 'a driver changed' },
+    { a: status(), b: status({ observedGeneration: 2 }), expected: 'significant', why: 'a new generation was applied' },
+  ];
+  for (const c of cases) t.is(classifyDifference(c.a, c.b), c.expected, c.why);
+});
+
+test('first status is written at once, with a MicroTime heartbeat and the observed generation', async (t) => {
+  const { api, writer, advance } = setup();
+  writer.offer(status(), 3);
+  await advance(10);
+  t.is(api.patches.length, 1);
+  t.regex(api.object.status?.heartbeatTime ?? '', /^2026-01-01T00:00:00\.\d{6}Z$/);
+  t.is(api.object.status?.observedGeneration, 3);
+});
+
+test('an unchanged status is only heartbeated, each heartbeat a one-field patch', async (t) => {
+  const { api, writer, advance } = setup({ heartbeatMs: 10_000 });
+  writer.offer(status(), 1);
+  await advance(10);
+  for (let i = 0; i < 60; i++) {
+    writer.offer(status(), 1); // a pass every 500 ms for 30 s
+    await advance(500);
+  }
+  t.is(api.patches.length, 1 + 3, 'the first write and one heartbeat per 10 s');
+  for (const p of api.patches.slice(1)) t.deepEqual(Object.keys(p), ['heartbeatTime']);
+  t.is(writer.stats().heartbeats, 3);
+});
+
+test('counter-only changes wait for the heartbeat; real changes go out promptly, bursts coalesced', async (t) => {
+  const { api, writer, advance } = setup({ heartbeatMs: 10_000, minIntervalMs: 250 });
+  writer.offer(status(), 1);
+  await advance(10);
+  writer.offer(status({ queues: queues([1, 2]) }), 1);
+  await advance(5000);
+  t.is(api.patches.length, 1, 'counters alone are not worth a write');
+  await advance(5000);
+  t.is(api.patches.length, 2, 'they ride along with the heartbeat');
+  t.deepEqual(api.object.status?.queues?.map((q) => q.requestCount), [1, 2]);
+
+  for (let i = 0; i < 5; i++) {
+    writer.offer(status({ queues: queues([1, 2]), apmask: `0x${(0xf0 + i).toString(16)}` }), 1);
+    await advance(50);
+  }
+  await advance(500);
+  t.true(api.patches.length <= 2 + 2, `five changes within 250 ms cost at most two writes (${api.patches.length - 2})`);
+  t.is(api.object.status?.apmask, '0xf4', 'the newest status won');
+});
+
+test('a concurrent writer (409) is re-read and retried; an unreachable API server is retried with backoff', async (t) => {
+  const { api, writer, advance } = setup();
+  writer.offer(status(), 1);
+  await advance(10);
+
+  let sneak = true;
+  api.beforePatch = () => {
+    if (!sneak) return;
+    sneak = false;
+    api.object = { ...api.object, metadata: { ...api.object.metadata, labels: { other: 'writer' } } };
+    api.bump();
+  };
+  writer.offer(status({ apmask: '0x0f' }), 2);
+  await advance(500);
+  t.is(api.object.status?.apmask, '0x0f');
+  t.is(writer.stats().conflicts, 1);
+
+  const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+  api.failures = [refused, refused, refused];
+  writer.offer(status({ apmask: '0x01' }), 3);
+  await advance(300);
+  t.is(writer.stats().failures, 1);
+  writer.offer(status({ apmask: '0x02' }), 3); // newer status while unreachable
+  await advance(100);
+  t.is(writer.stats().failures, 1, 'backing off (500 ms), no new attempt yet');
+  await advance(4000);
+  t.is(writer.stats().failures, 3, 'retried with growing delays');
+  await advance(5000);
+  t.is(api.object.status?.apmask, '0x02', 'once reachable, the newest status is written');
+  t.is(api.object.status?.observedGeneration, 3);
+});
+
+test('the object deleted (404): recreate is asked for and the status lands on the new object', async (t) => {
+  const clock = new FakeClock(0);
+  const api = new FakeApi();
+  let recreated = 0;
+  const writer = new NodeStatusWriter({
+    client: api.client(),
+    nodeName: 'n1',
+    clock,
+    recreate: async () => {
+      recreated++;
+      api.object = { ...api.object, metadata: { ...api.object.metadata, uid: 'u2', resourceVersion: '100' } };
+      return structuredClone(api.object);
+    },
+  });
+  writer.observe(api.object);
+  api.failures = [new k8s.ApiException(404, 'NotFound', '{"reason":"NotFound"}', {})];
+  writer.offer(status(), 1);
+  clock.advance(1);
+  await settle();
+  t.is(recreated, 1);
+  t.is(api.object.metadata.uid, 'u2');
+  t.is(api.object.status?.apmask, '0xff');
+});
