@@ -124,7 +124,7 @@ function plainFs(root: string): SysfsIO {
 const queues = backend.inventory().queues.length;
 console.log('SysfsIO calls per inventory:', JSON.stringify(countCalls(io, () => backend.inventory())));
 ms(`inventory, virtual sysfs (${queues} queues)`, measure(10, () => backend.inventory()), 50);
-ms('fingerprint, virtual sysfs', measure(10, () => backend.fingerprint()), 50);
+info('fingerprint, virtual sysfs', measure(10, () => backend.fingerprint()));
 const snapshot = new SysfsBackend(snapshotOf(io, (s) => new SysfsBackend(s).inventory()));
 info('  (inventory, backend alone: sysfs answers pre-read)', measure(10, () => snapshot.inventory()));
 
@@ -156,7 +156,7 @@ try {
   const renderMs = Number(process.hrtime.bigint() - renderStart) / 1e6;
   const disk = new SysfsBackend(new RealSysfs(dir));
   ms('inventory, on-disk tree (RealSysfs)', measure(5, () => disk.inventory()), 500);
-  ms('fingerprint, on-disk tree', measure(5, () => disk.fingerprint()), 50);
+  info('fingerprint, on-disk tree', measure(5, () => disk.fingerprint()));
   info('  (inventory, on-disk tree, plain node:fs: the floor)', measure(5, () => new SysfsBackend(plainFs(dir)).inventory()));
   console.log(
     `rendered ${stats.files + stats.writeOnly} files, ${stats.directories} dirs, ${stats.symlinks} symlinks in ${renderMs.toFixed(0)} ms`,
