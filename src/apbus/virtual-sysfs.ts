@@ -4,11 +4,12 @@
 // Errnos, as a root process sees them on real sysfs:
 //   missing entry ENOENT; a path through a file ENOTDIR; read/write of a directory EISDIR;
 //   list of a file ENOTDIR; readlink of a non-link EINVAL;
-//   reading a write-only attribute or writing a read-only one EIO (root may open any mode;
-//   dev_attr_show()/dev_attr_store() and their bus/driver twins answer -EIO for a missing
-//   method; non-root would get EACCES from the file mode instead);
-//   a zero-length write is a successful no-op (sysfs_kf_write() never calls the store);
-//   one write() delivers at most PAGE_SIZE bytes to the store function.
+//   reading a write-only attribute or writing a read-only one EACCES, even for root: sysfs
+//   sets KERNFS_ROOT_EXTRA_OPEN_PERM_CHECK, so kernfs_fop_open() refuses an open for
+//   writing without a write bit in the file mode (and for reading without a read bit)
+//   regardless of CAP_DAC_OVERRIDE;
+//   a zero-length write to a writable attribute is a successful no-op (sysfs_kf_write()
+//   never calls the store); one write() delivers at most PAGE_SIZE bytes to the store.
 import { SysfsError, errnoExplanation } from './errno.js';
 import type { ApBusModel } from './model/ap-bus-model.js';
 import { ApBusError } from './model/errors.js';
@@ -66,7 +67,7 @@ export class VirtualSysfs implements SysfsIO {
     const rel = normalize(path);
     const node = this.#resolve(rel, true).node;
     if (node.kind === 'dir') throw new SysfsError('EISDIR', rel);
-    if (node.kind !== 'file' || !node.readable) throw new SysfsError('EIO', rel, 'attribute is write-only');
+    if (node.kind !== 'file' || !node.readable) throw new SysfsError('EACCES', rel, 'attribute is write-only');
     try {
       return node.show();
     } catch (err) {
@@ -78,8 +79,8 @@ export class VirtualSysfs implements SysfsIO {
     const rel = normalize(path);
     const node = this.#resolve(rel, true).node;
     if (node.kind === 'dir') throw new SysfsError('EISDIR', rel);
+    if (node.kind !== 'file' || !node.writable) throw new SysfsError('EACCES', rel, 'attribute is read-only');
     if (value.length === 0) return;
-    if (node.kind !== 'file' || !node.writable) throw new SysfsError('EIO', rel, 'attribute is read-only');
     try {
       node.store(truncateToPage(value));
     } catch (err) {

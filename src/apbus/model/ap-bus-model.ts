@@ -572,7 +572,7 @@ export class ApBusModel {
    *  override decides the next probe (unbind + bind, or drivers_probe). */
   storeDriverOverride(adapter: number, domain: number, raw: string): void {
     const idx = this.#queueIndexOrFail(adapter, domain);
-    if (!this.features.driverOverride) fail('EIO');
+    if (!this.features.driverOverride) fail('ENOENT', 'this kernel has no driver_override');
     if (!this.#apmask.isAll() || !this.#aqmask.isAll()) fail('EINVAL', 'driver_override needs apmask and aqmask all ones');
     if (raw.length >= PAGE_SIZE - 1) fail('EINVAL', 'driver_override is too long');
     const s = cString(raw);

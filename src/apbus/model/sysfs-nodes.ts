@@ -1,7 +1,7 @@
 // The three kinds of sysfs entries the virtual tree is made of. Directories are computed on
 // lookup (a 5,440-queue node is never materialised as objects); attribute files carry the
-// kernel's show/store functions. A file that is not readable reads EIO and one that is not
-// writable writes EIO, as dev_attr_show()/dev_attr_store() answer root, who may open any mode.
+// kernel's show/store functions. A file that is not readable cannot be opened for reading
+// and one that is not writable cannot be opened for writing (EACCES, even for root).
 
 export interface DirNode {
   readonly kind: 'dir';
@@ -12,9 +12,9 @@ export interface DirNode {
 
 export interface FileNode {
   readonly kind: 'file';
-  /** Has a show function (reading otherwise gives EIO). */
+  /** Has a show function (mode has a read bit). */
   readonly readable: boolean;
-  /** Has a store function (writing otherwise gives EIO). */
+  /** Has a store function (mode has a write bit). */
   readonly writable: boolean;
   show(): string;
   store(value: string): void;
