@@ -235,6 +235,23 @@ for (const c of busWrites) {
   });
 }
 
+test('the AP bus rescans every config_time seconds of the clock; a config_time write restarts the timer', (t) => {
+  const { sys, clock } = makeNode();
+  t.is(sys.read('bus/ap/scans'), '1\n');
+  clock.advance(29);
+  t.is(sys.read('bus/ap/scans'), '1\n');
+  clock.advance(1);
+  t.is(sys.read('bus/ap/scans'), '2\n');
+  clock.advance(5);
+  sys.write('bus/ap/config_time', '10');
+  clock.advance(9);
+  t.is(sys.read('bus/ap/scans'), '2\n');
+  clock.advance(11);
+  t.is(sys.read('bus/ap/scans'), '4\n');
+  sys.write('bus/ap/scans', '1');
+  t.is(sys.read('bus/ap/scans'), '5\n');
+});
+
 test('ap_domain must be a domain of aqmask', (t) => {
   const { sys } = makeNode();
   sys.write('bus/ap/aqmask', '-9');

@@ -163,7 +163,9 @@ export class ApBusModel {
   #boundCount = 0;
 
   #generation = 0;
+  /** Scans up to #scanTimerStart; the AP bus timer adds one every config_time seconds after. */
   #scans = 0;
+  #scanTimerStart = 0;
   #apDomain = -1;
   #configTime = DEFAULT_CONFIG_TIME;
   #pollTimeout = DEFAULT_POLL_TIMEOUT;
@@ -210,9 +212,11 @@ export class ApBusModel {
     return this.#generation;
   }
 
-  /** bus/ap/scans: AP bus scans since boot. */
+  /** bus/ap/scans: AP bus scans since boot. Like the kernel's ap_scan_bus_timer, the model
+   *  scans every config_time seconds of its clock (nothing changes unless hardware did). */
   get scans(): number {
-    return this.#scans;
+    const elapsed = this.clock.now() - this.#scanTimerStart;
+    return this.#scans + (elapsed > 0 ? Math.floor(elapsed / this.#configTime) : 0);
   }
 
   get apmask(): Mask {
@@ -261,7 +265,7 @@ export class ApBusModel {
     return {
       bound: this.#boundCount,
       total: this.#queueCount,
-      complete: this.#scans >= 1 && this.#boundCount === this.#queueCount,
+      complete: this.scans >= 1 && this.#boundCount === this.#queueCount,
     };
   }
 
@@ -423,6 +427,7 @@ export class ApBusModel {
   storeConfigTime(raw: string): void {
     const t = scanInt(raw, 'd');
     if (t === null || t < 5 || t > 120) fail('EINVAL', 'config_time is 5..120 seconds');
+    this.#restartScanTimer();
     this.#configTime = t;
   }
 
@@ -464,6 +469,7 @@ export class ApBusModel {
   /** A bus scan: nothing new to find in the model, but the counter moves and a default domain
    *  is chosen if there is none (ap_scan_bus). */
   rescan(): void {
+    this.#restartScanTimer();
     this.#scans++;
     if (this.#apDomain < 0) this.#apDomain = this.#selectDomain();
     this.#touch();
@@ -741,6 +747,7 @@ export class ApBusModel {
       }
     }
     this.#scans = 1;
+    this.#scanTimerStart = this.clock.now();
     this.#apDomain = this.#selectDomain();
     this.#touch();
   }
@@ -963,7 +970,15 @@ export class ApBusModel {
     return -1;
   }
 
+  /** mod_timer() at the end of a scan or on a config_time write: periodic scans so far are
+   *  counted, the next one is config_time seconds away. */
+  #restartScanTimer(): void {
+    this.#scans = this.scans;
+    this.#scanTimerStart = this.clock.now();
+  }
+
   #scanned(): void {
+    this.#restartScanTimer();
     this.#scans++;
     this.#touch();
   }
