@@ -4,9 +4,9 @@
 // spec. The steps it takes there, in order, are the steps the real agent would take — nothing
 // outside this process is touched.
 //
-// The copy is as faithful as the status is detailed: control domains, request counters and
-// how long host requests take are not reported, so host requests in flight are assumed to
-// drain (the preview says where the agent would wait for them).
+// The copy is as faithful as the status is detailed: control domains and how long host
+// requests take are not reported, so host requests in flight are assumed to drain (the
+// preview says where the agent would wait for them).
 import type { APNodeState, NodeStateSpec, NodeStateStatus } from '../api/types.js';
 import { SysfsBackend } from '../apbus/backend.js';
 import { type Apqn, apqnIndex, formatApqn, parseAdapterId, parseApqn, parseDomainId } from '../apbus/ids.js';
@@ -158,11 +158,16 @@ export function buildNodeTwin(state: APNodeState): NodeTwin {
     });
   }
 
-  // Host requests in flight; they drain one second (model time) later.
+  // Host requests: the ones done (so request_count reads as reported), then the ones in
+  // flight, which drain one second (model time) later.
   for (const [i, q] of queues) {
-    if (q.driver !== 'cex4queue' || q.requestsInFlight <= 0) continue;
-    attempt(`host requests on ${q.apqn}`, () => model.addHostLoad({ adapter: i >> 8, domain: i & 0xff }, q.requestsInFlight, 1));
+    if (q.driver !== 'cex4queue') continue;
+    const apqn = { adapter: i >> 8, domain: i & 0xff };
+    const done = q.requestCount - q.requestsInFlight;
+    if (done > 0) attempt(`request_count of ${q.apqn}`, () => model.addHostLoad(apqn, done, 0));
+    if (q.requestsInFlight > 0) attempt(`host requests on ${q.apqn}`, () => model.addHostLoad(apqn, q.requestsInFlight, 1));
   }
+  model.tick(0);
   for (const [i, q] of queues) {
     if (q.driver === 'cex4queue' && !q.online) attempt(`${q.apqn} offline`, () => model.storeQueueOnline(i >> 8, i & 0xff, '0'));
   }

@@ -132,11 +132,13 @@ function overrideChanges(before: NodeComposition | undefined, after: NodeComposi
   return after.spec.overrides.filter((o) => was.get(o.apqn) !== o.driver);
 }
 
-/** Decides `planned` (already in the form plannedObject gives) against `view`, which must not hold it. */
+/** Decides `planned` (in the form plannedObject gives) against `view`: the cluster as it is,
+ *  which holds the old object when `planned` changes an existing one. */
 export function planReservation(view: ClusterView, planned: APQNReservation, isNew: boolean): PlanReport {
   const key = reservationKey(planned);
   const others = view.reservations.filter((r) => reservationKey(r) !== key);
-  const before = decideCluster({ ...view, reservations: others });
+  // The baseline is the cluster as it is (with the old object, for a change).
+  const before = decideCluster(view);
   const after = decideCluster({ ...view, reservations: [...others, planned] });
   const d = after.reservations.get(key)!;
   const report: PlanReport = {
@@ -153,6 +155,8 @@ export function planReservation(view: ClusterView, planned: APQNReservation, isN
     affected: [],
     notes: [],
   };
+  if (d.claimWait) report.notes.push(d.claimWait);
+  else if (d.specProblem && d.standing.kind === 'holds') report.notes.push(`the new spec is not accepted (${d.specProblem.reason}: ${d.specProblem.message}); the old placement stays`);
   if (view.nodeLabels.size === 0 && Object.keys(planned.spec?.nodeSelector ?? {}).length > 0) {
     report.notes.push('node labels could not be read: nodeSelector was checked against no labels');
   }
@@ -197,7 +201,9 @@ export function planReservation(view: ClusterView, planned: APQNReservation, isN
   report.outcome = 'placed';
   report.node = node;
   report.apqns = s.apqns.map(formatApqn);
-  report.displaced = composition.displaced.get(key) ?? [];
+  // Only what this reservation adds: a queue the node already gives up for others is not its doing.
+  const alreadyDisplaced = new Set([...(baseline?.displaced.values() ?? [])].flat());
+  report.displaced = (composition.displaced.get(key) ?? []).filter((q) => !alreadyDisplaced.has(q));
   report.maskChanges = maskChanges(state, baseline, composition);
   report.overrideChanges = overrideChanges(baseline, composition);
   const mdev = composition.spec.mdevs.find((m) => m.reservation === key);

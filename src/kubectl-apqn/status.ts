@@ -56,10 +56,11 @@ export function reservationDetail(r: APQNReservation): string {
   return r.status ? '' : 'no status yet (is the controller running?)';
 }
 
+/** The Bound condition's sentence (the controller's messages name the reservation). */
 export function claimDetail(c: APQNClaim): string {
   const bound = conditionOf(c.status?.conditions, 'Bound');
-  const base = `reservation ${c.spec?.reservationName ?? '?'}`;
-  return bound ? `${base}: ${oneLine(bound.message)}` : c.status ? base : `${base}; no status yet (is the controller running?)`;
+  if (bound) return oneLine(bound.message);
+  return `claims reservation ${c.spec?.reservationName ?? '?'}; no status yet (is the controller running?)`;
 }
 
 export interface StatusOptions {
