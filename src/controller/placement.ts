@@ -185,7 +185,14 @@ export function decideCluster(view: ClusterView): ClusterDecision {
     const result = schedule({ reservation: d.key, spec: d.spec!, nodes: candidates, held: heldFrom(sticky.holders) });
     if (!result.ok && result.reason === 'Conflict') {
       // Freeing its pairs would move a queue a driver: host reservation keeps on the host.
-      d.standing = { kind: 'conflict', node: d.spec!.nodeName!, apqns: d.spec!.apqns ?? [], holders: [], reason: 'ProtectedQueue', message: result.message };
+      const apqns = d.spec!.apqns ?? [];
+      const holders = new Set<string>();
+      for (const [apqn, key] of sticky.holders.get(d.spec!.nodeName!) ?? []) {
+        const q = parseApqn(apqn);
+        const shares = apqns.some((p) => p.adapter === q.adapter || p.domain === q.domain);
+        if (shares && decisions.get(key)?.spec?.driver === 'host') holders.add(key);
+      }
+      d.standing = { kind: 'conflict', node: d.spec!.nodeName!, apqns, holders: [...holders].sort(), reason: 'ProtectedQueue', message: result.message };
       continue;
     }
     if (!result.ok) {

@@ -1,0 +1,135 @@
+import test from 'ava';
+import type { NodeStateSpec } from '../../src/api/types.js';
+import { parseApqn } from '../../src/apbus/ids.js';
+import { bindingModeOf, composeNodeSpec, type NodeMember } from '../../src/controller/node-spec.js';
+import type { ValidSpec } from '../../src/controller/validate.js';
+import { range } from './fixtures.js';
+import { state, threeCards } from './view-fixtures.js';
+
+function member(key: string, apqns: string[], spec: Partial<ValidSpec> = {}): NodeMember {
+  const m: NodeMember = {
+    key,
+    apqns: apqns.map(parseApqn),
+    spec: { driver: 'vfio_ap', controlDomains: [], nodeSelector: {}, inUsePolicy: 'Wait', drainTimeoutSeconds: 300, ...spec },
+  };
+  if (m.spec.driver === 'vfio_ap') m.mdevUUID = `uuid-${key.split('/')[1]}`;
+  return m;
+}
+
+test('one vfio_ap reservation: the cheaper side is cleared, the displaced queue is attributed and gets an intent', (t) => {
+  const c = composeNodeSpec('n', state('n', threeCards), [member('ns/vm', ['05.0004', '06.0004'], { inUsePolicy: 'Fail', drainTimeoutSeconds: 60 })]);
+  t.deepEqual(c.spec.aqmask, [{ id: '0004', host: false, original: true }]);
+  t.deepEqual(c.spec.apmask, []);
+  t.deepEqual(c.displaced.get('ns/vm'), ['07.0004']);
+  t.deepEqual(
+    c.spec.queues.map((q) => [q.apqn, q.reservation, q.inUsePolicy, q.drainTimeoutSeconds]),
+    [
+      ['05.0004', 'ns/vm', 'Fail', 60],
+      ['06.0004', 'ns/vm', 'Fail', 60],
+      ['07.0004', 'ns/vm', 'Fail', 60],
+    ],
+  );
+  t.deepEqual(c.spec.mdevs, [{ uuid: 'uuid-vm', reservation: 'ns/vm', adapters: ['05', '06'], domains: ['0004'], controlDomains: [] }]);
+  t.deepEqual(c.included, ['ns/vm']);
+  t.is(c.spec.bindingMode, 'Masks');
+});
+
+test('displaced queues are still reported once the node shows the bits cleared (from the recorded originals)', (t) => {
+  const spec: NodeStateSpec = { aqmask: [{ id: '0004', host: false, original: true }] };
+  const applied = state('n', { ...threeCards, aqmask: range(0, 255).filter((d) => d !== 4) }, { spec });
+  const c = composeNodeSpec('n', applied, [member('ns/vm', ['05.0004', '06.0004'])]);
+  t.deepEqual(c.spec.aqmask, [{ id: '0004', host: false, original: true }]);
+  t.deepEqual(c.displaced.get('ns/vm'), ['07.0004']);
+});
+
+test('release: a bit no reservation needs goes back to its original value, and is forgotten once the node shows it', (t) => {
+  const spec: NodeStateSpec = { aqmask: [{ id: '0004', host: false, original: true }] };
+  const cleared = state('n', { ...threeCards, aqmask: range(0, 255).filter((d) => d !== 4) }, { spec });
+  const releasing = composeNodeSpec('n', cleared, []);
+  t.deepEqual(releasing.spec.aqmask, [{ id: '0004', host: true, original: true }]);
+  t.deepEqual(releasing.spec.mdevs, []);
+  t.deepEqual(releasing.spec.queues, []);
+
+  const restored = state('n', threeCards, { spec: { aqmask: releasing.spec.aqmask } });
+  t.deepEqual(composeNodeSpec('n', restored, []).spec.aqmask, []);
+});
+
+test('a bit that was clear before the operator is not set on release', (t) => {
+  const spec: NodeStateSpec = { apmask: [{ id: '05', host: false, original: false }] };
+  const c = composeNodeSpec('n', state('n', { ...threeCards, apmask: [6, 7] }, { spec }), []);
+  t.deepEqual(c.spec.apmask, []);
+});
+
+test('driver: host reservations protect their queues: the plan goes around them', (t) => {
+  const c = composeNodeSpec('n', state('n', threeCards), [
+    member('ns/keep', ['07.0004'], { driver: 'host' }),
+    member('ns/vm', ['05.0004', '06.0004']),
+  ]);
+  t.deepEqual(c.spec.aqmask, []);
+  t.deepEqual(
+    c.spec.apmask.map((b) => b.id),
+    ['05', '06'],
+  );
+  t.false(c.displaced.get('ns/vm')!.includes('07.0004'));
+  t.is(c.displaced.get('ns/vm')!.length, 30);
+  t.deepEqual(c.included, ['ns/keep', 'ns/vm']);
+});
+
+test('a pair that cannot be freed without a protected queue blocks its reservation, not the others', (t) => {
+  const c = composeNodeSpec('n', state('n', threeCards), [
+    member('ns/keep', ['07.0004', '05.0005'], { driver: 'host' }),
+    member('ns/blocked', ['05.0004']),
+    member('ns/fine', ['06.0001']),
+  ]);
+  t.deepEqual(c.blocked.get('ns/blocked'), { pairs: ['05.0004'], holders: ['ns/keep'] });
+  t.deepEqual(c.included, ['ns/keep', 'ns/fine']);
+  t.deepEqual(
+    c.spec.mdevs.map((m) => m.reservation),
+    ['ns/fine'],
+  );
+});
+
+test('a host reservation brings its queue back when that moves no reserved queue, and not otherwise', (t) => {
+  const offHost = state('n', { ...threeCards, apmask: [5, 6] }); // card 07 off the host
+  const back = composeNodeSpec('n', offHost, [member('ns/keep', ['07.0002'], { driver: 'host' })]);
+  t.deepEqual(back.spec.apmask, [{ id: '07', host: true, original: false }]);
+  t.is(back.hostBlocked.size, 0);
+
+  const blocked = composeNodeSpec('n', offHost, [
+    member('ns/guest', ['07.0001']),
+    member('ns/keep', ['07.0002'], { driver: 'host' }),
+  ]);
+  t.deepEqual(blocked.hostBlocked.get('ns/keep'), { apqns: ['07.0002'], holders: ['ns/guest'] });
+  t.deepEqual(blocked.spec.apmask, []);
+});
+
+test('driver_override nodes: overrides instead of mask bits; released queues go back to cex4queue until the node shows it', (t) => {
+  const status = { kernel: { apConfig: true, driverOverride: true } };
+  const node = state('n', threeCards, { status, spec: { bindingMode: 'DriverOverride', overrides: [{ apqn: '06.0001', driver: 'vfio_ap' }] } });
+  t.is(bindingModeOf(node), 'DriverOverride');
+  const c = composeNodeSpec('n', node, [member('ns/vm', ['05.0004'])]);
+  t.is(c.spec.bindingMode, 'DriverOverride');
+  t.deepEqual(c.spec.apmask, []);
+  t.deepEqual(c.spec.aqmask, []);
+  // 06.0001 shows cex4queue in the fixture (masks all ones): nothing left to restore.
+  t.deepEqual(c.spec.overrides, [{ apqn: '05.0004', driver: 'vfio_ap' }]);
+  t.is(c.displaced.size, 0);
+
+  const stillVfio = state('n', threeCards, { status, spec: node.spec });
+  stillVfio.status!.queues!.find((q) => q.apqn === '06.0001')!.driver = 'vfio_ap';
+  t.deepEqual(composeNodeSpec('n', stillVfio, []).spec.overrides, [{ apqn: '06.0001', driver: 'cex4queue' }]);
+});
+
+test('driver_override with masks not all ones stays in mask mode', (t) => {
+  const node = state('n', { ...threeCards, apmask: [5, 6] }, { status: { kernel: { apConfig: true, driverOverride: true } } });
+  t.is(bindingModeOf(node), 'Masks');
+});
+
+test('Force moves of queues with host requests in flight are reported', (t) => {
+  const node = state('n', threeCards);
+  node.status!.queues!.find((q) => q.apqn === '07.0004')!.requestsInFlight = 3;
+  const forced = composeNodeSpec('n', node, [member('ns/vm', ['05.0004', '06.0004'], { inUsePolicy: 'Force' })]);
+  t.deepEqual(forced.forced.get('ns/vm'), ['07.0004']);
+  const waits = composeNodeSpec('n', node, [member('ns/vm', ['05.0004', '06.0004'])]);
+  t.is(waits.forced.size, 0);
+});
