@@ -38,6 +38,9 @@ export async function schedulableNode(t: ExecutionContext, name: string, labels:
     },
   });
   t.teardown(() => core.deleteNode({ name }).then(() => undefined, () => undefined));
+  // The TaintNodesByCondition admission plugin taints every new Node not-ready; the node
+  // lifecycle controller (kube-controller-manager, not running here) would lift it.
+  await core.patchNode({ name, body: { spec: { taints: null } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
   const resources = { cpu: '4', memory: '8Gi', pods: '110' };
   const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   await core.patchNodeStatus(
