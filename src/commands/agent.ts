@@ -16,7 +16,7 @@ import type { Clock } from '../k8s/clock.js';
 import { loadKubeConfig } from '../k8s/client.js';
 import { logger, type Logger } from '../log.js';
 import { UsageError, parseFlags } from '../util/args.js';
-import { startHealthServer, type HealthServer } from '../agent/health-server.js';
+import { serveMetrics, type MetricsServer } from '../metrics/server.js';
 import { AgentRuntime, DEFAULT_RESCAN_MS, type AgentRuntimeOptions, type AgentStats } from '../agent/runtime.js';
 import { DEFAULT_HEARTBEAT_MS } from '../agent/status-writer.js';
 import { kubernetesEventSink } from '../agent/k8s-event-sink.js';
@@ -29,7 +29,7 @@ const USAGE = `usage: apqn-operator agent --node NAME [--sysfs-root /sys | --sim
 
 Obeys APNodeState/NAME.spec on this node's AP bus and writes its status. --node defaults to
 $NODE_NAME. --simulate runs node NAME of a topology file on the in-memory model instead of the
-real sysfs. --metrics-port serves /healthz and /readyz (metrics come later).
+real sysfs. --metrics-port serves /metrics (Prometheus), /healthz and /readyz.
 `;
 
 export interface StartAgentOptions
@@ -181,10 +181,9 @@ export async function run(args: string[]): Promise<number> {
   log.info(flags.simulate ? 'agent running on a simulated node' : 'agent running', {
     sysfs: flags.simulate ? `simulated from ${flags.simulate}` : (flags['sysfs-root'] ?? '/sys'),
   });
-  let health: HealthServer | undefined;
+  let health: MetricsServer | undefined;
   if (port !== undefined) {
-    health = await startHealthServer(agent.runtime, port);
-    log.info('serving /healthz and /readyz (no /metrics yet)', { port: health.port });
+    health = await serveMetrics(port, { agents: [agent.runtime] }, log);
   }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());

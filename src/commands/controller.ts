@@ -8,7 +8,7 @@ import { Controller } from '../controller/controller.js';
 import type { Scope } from '../controller/context.js';
 import { kubernetesEvents } from '../controller/events.js';
 import { leaseLeadership, type LeaseSettings } from '../controller/leadership.js';
-import { serveMetrics } from '../controller/metrics.js';
+import { serveMetrics } from '../metrics/server.js';
 import { UsageError, parseFlags } from '../util/args.js';
 
 export const summary = 'run the cluster reconcile loop (reservations → node states, claims, conditions)';
@@ -77,7 +77,7 @@ export async function run(args: string[]): Promise<number> {
   const log = logger('controller');
   const kubeConfig = loadKubeConfig(flags.kubeconfig);
   const running = await startController({ kubeConfig, leaderElect: flags['leader-elect'] ?? false, log });
-  const metrics = flags['metrics-port'] !== undefined ? await serveMetrics(flags['metrics-port'], running.controller, log) : undefined;
+  const metrics = flags['metrics-port'] !== undefined ? await serveMetrics(flags['metrics-port'], { controller: running.controller }, log) : undefined;
   log.info('controller started', { leaderElect: flags['leader-elect'] ?? false, metricsPort: flags['metrics-port'] });
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
