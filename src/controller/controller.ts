@@ -17,8 +17,8 @@ import { reconcileReservation } from './reservations.js';
 import { enqueueAll, onClaim, onNode, onNodeState, onReservation, type Queues } from './wiring.js';
 
 export interface Leadership {
-  /** Campaigns until stopped; calls onStart when this replica leads, onStop when it stops leading. */
-  start(callbacks: { onStart(): void; onStop(): void }): void;
+  /** Campaigns until stopped; calls onStart when this replica leads, onStop (awaited) when it stops leading. */
+  start(callbacks: { onStart(): void; onStop(): Promise<void> }): void;
   stop(): Promise<void>;
 }
 
@@ -120,7 +120,7 @@ export class Controller {
       nodeStates: this.caches.nodeStates.list().length,
     });
     if (this.options.leadership) {
-      this.options.leadership.start({ onStart: () => this.startReconciling(), onStop: () => void this.stopReconciling() });
+      this.options.leadership.start({ onStart: () => this.startReconciling(), onStop: () => this.stopReconciling() });
     } else {
       this.startReconciling();
     }
