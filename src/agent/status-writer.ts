@@ -16,7 +16,7 @@
 // exponential backoff, always with the newest status offered — it never throws at the caller.
 import type { APNodeState, NodeStateStatus } from '../api/types.js';
 import { realClock, formatMicroTime, parseApiTime, type Clock, type Timer } from '../k8s/clock.js';
-import { describeError, isConflict, isNotFound, type CustomResourceClient } from '../k8s/client.js';
+import { describeError, isConflict, isInvalid, isNotFound, type CustomResourceClient } from '../k8s/client.js';
 import { deepEqual } from '../k8s/merge-patch.js';
 import { writeStatus } from '../k8s/status.js';
 import { logger, type Logger } from '../log.js';
@@ -72,6 +72,34 @@ export function classifyDifference(stored: NodeStateStatus | undefined, wanted: 
   const b = withoutHeartbeat(wanted);
   if (deepEqual(a, b)) return 'none';
   return deepEqual(withoutCounters(a), withoutCounters(b)) ? 'counters' : 'significant';
+}
+
+// The CRD's bound on messages (crds/ap.s390x.io_apnodestates.yaml): a status that breaks
+// them is refused whole (422), so over-long sentences are cut here rather than lose the write.
+const MESSAGE_MAX_BYTES = 32_768;
+
+function clip(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  const suffix = ' …(truncated)';
+  let cut = Buffer.from(text).subarray(0, maxBytes - Buffer.byteLength(suffix)).toString('utf8');
+  while (Buffer.byteLength(cut + suffix) > maxBytes || cut.endsWith('\uFFFD')) cut = cut.slice(0, -1);
+  return cut + suffix;
+}
+
+export function withinSchemaLimits(status: NodeStateStatus): NodeStateStatus {
+  const long = (t: string | undefined, max: number) => t !== undefined && Buffer.byteLength(t) > max;
+  const conditionsTooLong = status.conditions?.some((c) => long(c.message, MESSAGE_MAX_BYTES));
+  const reservationsTooLong = status.reservations?.some((r) => long(r.message, MESSAGE_MAX_BYTES));
+  if (!conditionsTooLong && !reservationsTooLong) return status;
+  return {
+    ...status,
+    ...(status.conditions
+      ? { conditions: status.conditions.map((c) => ({ ...c, message: clip(c.message, MESSAGE_MAX_BYTES) })) }
+      : {}),
+    ...(status.reservations
+      ? { reservations: status.reservations.map((r) => ({ ...r, message: clip(r.message, MESSAGE_MAX_BYTES) })) }
+      : {}),
+  };
 }
 
 /** resourceVersion order when both are numbers (etcd's revision, as every server today sends). */
@@ -138,7 +166,7 @@ export class NodeStatusWriter {
 
   /** The status the last pass produced; `observedGeneration` is the spec generation it applied. */
   offer(status: NodeStateStatus, observedGeneration: number | undefined): void {
-    const { heartbeatTime: _h, observedGeneration: _g, ...rest } = status;
+    const { heartbeatTime: _h, observedGeneration: _g, ...rest } = withinSchemaLimits(status);
     this.#wanted = observedGeneration !== undefined ? { observedGeneration, ...rest } : rest;
     this.#schedule();
   }
@@ -234,7 +262,9 @@ export class NodeStatusWriter {
       this.#retryAtMs = this.#clock.now() + delay * (1 + Math.random() * 0.1);
       // The base may be what made it fail (deleted, replaced): read it again before the retry.
       void this.#refreshBase();
-      this.#log.warn('status write failed; retrying with backoff', {
+      // 422: the server refused this status (schema); only a different status can fix it.
+      const level = isInvalid(err) ? 'error' : 'warn';
+      this.#log[level](isInvalid(err) ? 'status refused by the API server; retrying with backoff' : 'status write failed; retrying with backoff', {
         error: this.#stats.lastError,
         retryInMs: Math.round(delay),
         failuresInRow: this.#failuresInRow,

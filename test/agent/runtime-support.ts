@@ -15,7 +15,8 @@ import type {
   NodeStateStatus,
   ReservationApplyStatus,
 } from '../../src/api/types.js';
-import { NodeStateType, CustomResourceClient, retryOnConflict } from '../../src/k8s/client.js';
+import { NodeStateType, CustomResourceClient } from '../../src/k8s/client.js';
+import { mergePatch } from '../../src/k8s/merge-patch.js';
 import { startAgent, type RunningAgent, type StartAgentOptions } from '../../src/commands/agent.js';
 import { eventually, kubeConfig } from '../support/cluster.js';
 
@@ -74,13 +75,14 @@ export function deleteAtEnd(t: ExecutionContext, nodeName: string): void {
   });
 }
 
-/** Plays the controller: replaces the whole spec (merge patch with nulls for dropped fields). */
+/** Plays the controller: makes the spec exactly `spec` (a merge patch with nulls for dropped
+ *  fields, no resourceVersion precondition: the tests are the only spec writers, and the
+ *  agent's status writes must not make this fail). */
 export async function writeSpec(nodeName: string, spec: NodeStateSpec): Promise<APNodeState> {
   const client = nodeStates();
-  return retryOnConflict(async () => {
-    const current = await client.get(nodeName);
-    return client.replace({ ...current, spec });
-  });
+  const current = await client.get(nodeName);
+  const patch = mergePatch(current.spec ?? {}, spec);
+  return patch === undefined ? current : client.patch(nodeName, { spec: patch });
 }
 
 export interface VfioReservation {

@@ -202,3 +202,23 @@ test('the object deleted (404): recreate is asked for and the status lands on th
   t.is(api.object.metadata.uid, 'u2');
   t.is(api.object.status?.apmask, '0xff');
 });
+
+test('messages longer than the schema allows are cut, not refused whole (422)', async (t) => {
+  const { api, writer, advance } = setup();
+  const long = `05.0004 ${'x'.repeat(40_000)}`;
+  writer.offer(
+    status({
+      conditions: [{ type: 'Synced', status: 'False', reason: 'Draining', message: long, lastTransitionTime: '2026-01-01T00:00:00Z' }],
+      reservations: [{ reservation: 'a/b', phase: 'Draining', reason: 'Draining', message: 'ü'.repeat(20_000) }],
+    }),
+    1,
+  );
+  await advance(10);
+  const c = api.object.status!.conditions![0]!;
+  const r = api.object.status!.reservations![0]!;
+  t.true(Buffer.byteLength(c.message) <= 32_768);
+  t.true(c.message.startsWith('05.0004 xxx'));
+  t.regex(c.message, /\(truncated\)$/);
+  t.true(Buffer.byteLength(r.message) <= 32_768);
+  t.false(r.message.includes('\uFFFD'), 'no broken multi-byte character');
+});
