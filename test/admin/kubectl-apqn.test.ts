@@ -1,0 +1,197 @@
+// The kubectl apqn plugin against the real API server (`npm test -- test/admin/*.test.ts`):
+// the settled fixture cluster is written as real objects (reservations, a claim, APNodeStates
+// with spec and status), then the plugin's main runs with a kubeconfig — and once through
+// kubectl itself, which finds kubectl-apqn on PATH. Outputs must equal what the pure
+// renderers make of the same objects, and `plan` must write nothing.
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as nodePath from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { APNodeState, APQNClaim, APQNReservation } from '../../src/api/types.js';
+import { operatorClients } from '../../src/k8s/client.js';
+import { main, type PluginIO } from '../../src/kubectl-apqn/main.js';
+import { buildGrid, renderGrid } from '../../src/kubectl-apqn/matrix.js';
+import { statusTable } from '../../src/kubectl-apqn/status.js';
+import { kubeConfig, kubeconfigPath } from '../support/cluster.js';
+import { fixtureObjects, fixtureStatuses, settleNodes, type Names } from './cluster-fixture.js';
+
+const REPO = nodePath.resolve(nodePath.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const suffix = randomBytes(3).toString('hex');
+// Cluster-scoped node states get names no other test uses (and that sort last).
+const names: Names = { nodeA: `zz-apqn-${suffix}-a`, nodeB: `zz-apqn-${suffix}-b`, payments: `adm-payments-${suffix}`, keys: `adm-keys-${suffix}` };
+
+interface Captured {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function plugin(args: string[], opts: { stdin?: string; isTTY?: boolean } = {}): Promise<Captured> {
+  let stdout = '';
+  let stderr = '';
+  const io: PluginIO = {
+    stdout: (t) => void (stdout += t),
+    stderr: (t) => void (stderr += t),
+    isTTY: opts.isTTY ?? false,
+    env: {},
+    readStdin: () => opts.stdin ?? '',
+    now: () => Date.now(),
+  };
+  const code = await main([...args, '--kubeconfig', kubeconfigPath()], io);
+  return { code, stdout, stderr };
+}
+
+let nodeStates: APNodeState[] = [];
+let reservations: APQNReservation[] = [];
+let claims: APQNClaim[] = [];
+
+test.before('write the fixture cluster as real objects', async () => {
+  const kc = kubeConfig();
+  const clients = operatorClients(kc);
+  const core = (await import('@kubernetes/client-node')).CoreV1Api;
+  const api = kc.makeApiClient(core);
+  for (const ns of [names.payments, names.keys]) await api.createNamespace({ body: { metadata: { name: ns } } });
+
+  const now = Date.now();
+  const objects = fixtureObjects(names, now);
+  // The server gives the uids (which name the mdevs): create, then compute statuses from them.
+  reservations = [];
+  for (const r of objects.reservations) {
+    const { status: _s, ...body } = r;
+    const created = await clients.reservations.create({ ...body, metadata: { namespace: r.metadata.namespace, name: r.metadata.name, finalizers: r.metadata.finalizers } });
+    reservations.push({ ...r, metadata: created.metadata });
+  }
+  claims = [];
+  for (const c of objects.claims) {
+    const created = await clients.claims.create({ ...c, metadata: { namespace: c.metadata.namespace, name: c.metadata.name } });
+    claims.push({ ...c, metadata: created.metadata });
+  }
+  fixtureStatuses(reservations, claims, now);
+  for (const r of reservations) await clients.reservations.patchStatus({ namespace: r.metadata.namespace, name: r.metadata.name! }, { status: r.status });
+  for (const c of claims) await clients.claims.patchStatus({ namespace: c.metadata.namespace, name: c.metadata.name! }, { status: c.status });
+
+  nodeStates = settleNodes(reservations, claims, names, now);
+  for (const s of nodeStates) {
+    await clients.nodeStates.create({ apiVersion: s.apiVersion, kind: s.kind, metadata: { name: s.metadata.name }, spec: s.spec });
+    await clients.nodeStates.patchStatus(s.metadata.name!, { status: s.status });
+  }
+});
+
+test.after.always('remove the fixture objects', async () => {
+  const kc = kubeConfig();
+  const clients = operatorClients(kc);
+  for (const s of nodeStates) await clients.nodeStates.delete(s.metadata.name!).catch(() => undefined);
+  for (const r of reservations) {
+    await clients.reservations.patch({ namespace: r.metadata.namespace, name: r.metadata.name! }, { metadata: { finalizers: null } }).catch(() => undefined);
+  }
+  const { CoreV1Api } = await import('@kubernetes/client-node');
+  const api = kc.makeApiClient(CoreV1Api);
+  for (const ns of [names.payments, names.keys]) await api.deleteNamespace({ name: ns }).catch(() => undefined);
+});
+
+test('kubectl apqn matrix NODE prints the grid of the APNodeState as stored', async (t) => {
+  const r = await plugin(['matrix', names.nodeA]);
+  t.is(r.code, 0, r.stderr);
+  const stored = await operatorClients(kubeConfig()).nodeStates.get(names.nodeA);
+  t.is(r.stdout, renderGrid(buildGrid(stored)));
+  t.regex(r.stdout, /^06 CEX7C {3}H {2}H {2}H {2}H {2}A {2}A {2}H {2}H$/m, 'the guest uses 06.0004-0005');
+  t.regex(r.stdout, /^05 CEX8C {3}H {2}\* /m, 'host requests in flight on 05.0001');
+  t.regex(r.stdout, new RegExp(`^a ${names.payments}/payments-vm .* \\(a guest uses it\\)$`, 'm'));
+});
+
+test('kubectl apqn matrix -o json has one letter string per adapter', async (t) => {
+  const r = await plugin(['matrix', names.nodeB, '-o', 'json']);
+  t.is(r.code, 0, r.stderr);
+  const json = JSON.parse(r.stdout) as { node: string; rows: Array<{ adapter: string; letters: string }> };
+  t.is(json.node, names.nodeB);
+  t.deepEqual(json.rows.map((row) => `${row.adapter} ${row.letters}`), ['0a HaHH', '0b HHHH']);
+});
+
+test('kubectl apqn matrix of a node without APNodeState names the ones there are', async (t) => {
+  const r = await plugin(['matrix', `zz-apqn-${suffix}-nope`]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, new RegExp(`no APNodeState zz-apqn-${suffix}-nope \\(nodes with one: .*${names.nodeA}`));
+});
+
+test('kubectl apqn status -n NS: the namespace’s reservations and claims', async (t) => {
+  const r = await plugin(['status', '-n', names.payments]);
+  t.is(r.code, 0, r.stderr);
+  const stored = operatorClients(kubeConfig());
+  const [rs, cs] = await Promise.all([stored.reservations.list({ namespace: names.payments }), stored.claims.list({ namespace: names.payments })]);
+  t.is(r.stdout, statusTable(rs.items, cs.items, { allNamespaces: false }));
+  t.regex(r.stdout, new RegExp(`^apqnr/payments-vm +${names.nodeA} +vfio_ap +06\\.0004,06\\.0005 +True +True +False +claimed by vm1-crypto`, 'm'));
+  t.regex(r.stdout, new RegExp(`^apqnc/vm1-crypto +${names.nodeA} .* Bound +True`, 'm'));
+  t.false(r.stdout.includes('ep11-vm'), 'other namespaces are not listed');
+});
+
+test('kubectl apqn status -A lists every namespace with a NAMESPACE column', async (t) => {
+  const r = await plugin(['status', '-A']);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^NAMESPACE +NAME +NODE/);
+  t.regex(r.stdout, new RegExp(`^${names.keys} +apqnr/ep11-vm +${names.nodeB} `, 'm'));
+  t.regex(r.stdout, new RegExp(`^${names.payments} +apqnr/payments-vm `, 'm'));
+});
+
+test('kubectl apqn plan -f: the decision, the mask bits, the displaced queue and the steps — and nothing written', async (t) => {
+  const clients = operatorClients(kubeConfig());
+  const before = {
+    reservations: (await clients.reservations.list()).items.map((o) => `${o.metadata.namespace}/${o.metadata.name}@${o.metadata.resourceVersion}`).sort(),
+    nodes: (await clients.nodeStates.list()).items.map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}`).sort(),
+  };
+  const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'apqn-plan-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = nodePath.join(dir, 'r.yaml');
+  fs.writeFileSync(file, `apiVersion: ap.s390x.io/v1alpha1\nkind: APQNReservation\nmetadata: { name: cca-vm }\nspec:\n  nodeName: ${names.nodeA}\n  apqns: ["05.0006", "06.0006"]\n`);
+  const r = await plugin(['plan', '-f', file, '-n', names.payments]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, new RegExp(`^Plan for APQNReservation ${names.payments}/cca-vm \\(new; nothing was written\\)`));
+  t.regex(r.stdout, new RegExp(`^Placed on node ${names.nodeA}: 05\\.0006 and 06\\.0006$`, 'm'));
+  t.regex(r.stdout, /^ {2}aqmask clear 0006 \(to vfio_ap\)$/m);
+  t.regex(r.stdout, /^ {2}07\.0006$/m, 'the EP11 queue in that column is displaced');
+  t.regex(r.stdout, /^ {2}1\. aqmask clear 0006\n {2}2\. create mdev <new mdev>\n {2}3\. set matrix of mdev <new mdev> to 05,06 x 0006$/m);
+  t.false(r.stdout.includes('has not reached its current spec'), 'the stored node is settled');
+
+  const after = {
+    reservations: (await clients.reservations.list()).items.map((o) => `${o.metadata.namespace}/${o.metadata.name}@${o.metadata.resourceVersion}`).sort(),
+    nodes: (await clients.nodeStates.list()).items.map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}`).sort(),
+  };
+  t.deepEqual(after, before, 'plan wrote nothing');
+});
+
+test('kubectl apqn plan -f - reads stdin; -o json is the report', async (t) => {
+  const stdin = `apiVersion: ap.s390x.io/v1alpha1\nkind: APQNReservation\nmetadata: { name: late, namespace: ${names.keys} }\nspec: { nodeName: ${names.nodeA}, apqns: ["06.0004"] }\n`;
+  const r = await plugin(['plan', '-f', '-', '-o', 'json'], { stdin });
+  t.is(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { outcome: string; holders: string[] };
+  t.is(report.outcome, 'conflict');
+  t.deepEqual(report.holders, [`${names.payments}/payments-vm`]);
+});
+
+test('`kubectl apqn` runs the plugin when kubectl-apqn is on PATH', (t) => {
+  const bin = process.env.APQN_CONTROLPLANE_BIN;
+  if (!bin) throw new Error('APQN_CONTROLPLANE_BIN is not set: run the tests through `npm test`');
+  const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'apqn-plugin-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.symlinkSync(nodePath.join(REPO, 'bin/kubectl-apqn.js'), nodePath.join(dir, 'kubectl-apqn'));
+  const result = spawnSync(nodePath.join(bin, 'kubectl'), ['apqn', 'status', '-n', names.keys], {
+    encoding: 'utf8',
+    env: { ...process.env, KUBECONFIG: kubeconfigPath(), PATH: `${dir}:${nodePath.dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+  });
+  t.is(result.status, 0, result.stderr);
+  t.regex(result.stdout, new RegExp(`^apqnr/ep11-vm +${names.nodeB} +vfio_ap +0a\\.0001 +True `, 'm'));
+});
+
+test('usage errors exit 2 and say what is wrong', async (t) => {
+  const r = await plugin(['status', '-n', 'x', '-A']);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /-n and -A exclude each other/);
+  const bad = await plugin(['matrix']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /matrix takes one NODE/);
+  const flag = await plugin(['plan', '--bogus']);
+  t.is(flag.code, 2);
+  t.regex(flag.stderr, /unknown flag --bogus/);
+});
