@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
 import type { APNodeState, APQNClaim, APQNReservation } from '../../src/api/types.js';
 import { operatorClients } from '../../src/k8s/client.js';
 import { main, type PluginIO } from '../../src/kubectl-apqn/main.js';
@@ -51,8 +52,7 @@ let claims: APQNClaim[] = [];
 test.before('write the fixture cluster as real objects', async () => {
   const kc = kubeConfig();
   const clients = operatorClients(kc);
-  const core = (await import('@kubernetes/client-node')).CoreV1Api;
-  const api = kc.makeApiClient(core);
+  const api = kc.makeApiClient(k8s.CoreV1Api);
   for (const ns of [names.payments, names.keys]) await api.createNamespace({ body: { metadata: { name: ns } } });
 
   const now = Date.now();
@@ -87,8 +87,7 @@ test.after.always('remove the fixture objects', async () => {
   for (const r of reservations) {
     await clients.reservations.patch({ namespace: r.metadata.namespace, name: r.metadata.name! }, { metadata: { finalizers: null } }).catch(() => undefined);
   }
-  const { CoreV1Api } = await import('@kubernetes/client-node');
-  const api = kc.makeApiClient(CoreV1Api);
+  const api = kc.makeApiClient(k8s.CoreV1Api);
   for (const ns of [names.payments, names.keys]) await api.deleteNamespace({ name: ns }).catch(() => undefined);
 });
 
