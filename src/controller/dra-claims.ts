@@ -37,10 +37,11 @@ export async function reconcileClaimDra(key: string, ctx: ClaimDraContext): Prom
       rc = await ctx.resourceClaimClient.create(desiredResourceClaim(claim));
       log.info('created ResourceClaim', { reservation: claim.spec.reservationName });
     } catch (err) {
-      // Created meanwhile (by us, the cache is behind; or by someone else): the informer will
-      // show which, and requeue this claim.
-      if (isAlreadyExists(err)) return { requeueAfterMs: 500 };
-      throw err;
+      if (!isAlreadyExists(err)) throw err;
+      // Ours with the cache behind, or a namesake someone else made (the informer only sees
+      // labelled ones): read it to tell.
+      rc = await ctx.resourceClaimClient.find(key);
+      if (!rc) return { requeueAfterMs: 500 };
     }
   } else if (ownedBy(rc, claim) && !sameRequest(rc, desiredResourceClaim(claim))) {
     // spec.reservationName changed. A ResourceClaim's spec is immutable: replace it while
