@@ -1,7 +1,7 @@
 // Small CRDs of the k8s-layer tests' own (group test.ap.s390x.io), so these tests do not
 // depend on the project's CRDs: Widget (namespaced) and Gadget (cluster-scoped), both with a
 // status subresource and schemas that keep whatever they are given.
-import type * as k8s from '@kubernetes/client-node';
+import { ApiextensionsV1Api, type V1CustomResourceDefinition, type V1JSONSchemaProps } from '@kubernetes/client-node';
 import { installCrds } from '../../src/k8s/crds.js';
 import { CustomResourceClient, isConflict, retryOnConflict, type CustomResourceType } from '../../src/k8s/client.js';
 import { kubeConfig } from '../support/cluster.js';
@@ -41,10 +41,10 @@ export interface TestObject {
   status?: Record<string, unknown>;
 }
 
-function crd(type: CustomResourceType): k8s.V1CustomResourceDefinition {
+function crd(type: CustomResourceType): V1CustomResourceDefinition {
   // The typed client serialises V1JSONSchemaProps by its TypeScript names (x_kubernetes_…);
   // a key spelt the YAML way would be dropped without a word.
-  const open: k8s.V1JSONSchemaProps = { type: 'object', x_kubernetes_preserve_unknown_fields: true };
+  const open: V1JSONSchemaProps = { type: 'object', x_kubernetes_preserve_unknown_fields: true };
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
@@ -68,13 +68,28 @@ function crd(type: CustomResourceType): k8s.V1CustomResourceDefinition {
 
 let installed: Promise<void> | undefined;
 
-/** Installs Widget and Gadget once per test process (other test files may race: retried). */
+/** True when both CRDs are already served (another test file installed them). */
+async function alreadyServed(): Promise<boolean> {
+  const api = kubeConfig().makeApiClient(ApiextensionsV1Api);
+  for (const type of [WidgetType, GadgetType]) {
+    const found = await api.readCustomResourceDefinition({ name: `${type.plural}.${type.group}` }).catch(() => undefined);
+    if (!found?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return false;
+  }
+  return true;
+}
+
+/**
+ * Installs Widget and Gadget once per test process. Test files run in parallel processes:
+ * skip when already served (replacing a CRD makes the server rebuild its handlers), and retry
+ * when two processes create at once.
+ */
 export function installTestCrds(): Promise<void> {
-  installed ??= retryOnConflict(() => installCrds(kubeConfig(), [crd(WidgetType), crd(GadgetType)]), {
-    attempts: 10,
-    initialDelayMs: 200,
-    retryable: (err) => isConflict(err),
-  });
+  installed ??= retryOnConflict(
+    async () => {
+      if (!(await alreadyServed())) await installCrds(kubeConfig(), [crd(WidgetType), crd(GadgetType)]);
+    },
+    { attempts: 10, initialDelayMs: 200, retryable: (err) => isConflict(err) },
+  );
   return installed;
 }
 
