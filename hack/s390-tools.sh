@@ -40,6 +40,13 @@ for tool in apt-get apt-cache dpkg dpkg-deb; do
     die "needs '$tool' (a Debian or Ubuntu machine) to fetch s390-tools $S390_TOOLS_DEB_VERSION for s390x; not found on PATH"
 done
 
+# Debian's archive serves s390x packages next to amd64/arm64 ones; Ubuntu's main archive does
+# not (ports.ubuntu.com does, with other versions), and adding the architecture there would break
+# every later `apt-get update`. So only Debian's sources are used.
+os_id="$(. /etc/os-release 2>/dev/null && echo "${ID:-}")"
+[[ "$os_id" == debian ]] ||
+  die "fetching s390-tools $S390_TOOLS_DEB_VERSION needs Debian package sources (this is '${os_id:-unknown}'); run this once in a Debian 12 (bookworm) environment, or set APQN_CACHE_DIR to a cache made there"
+
 as_root() {
   if [[ $(id -u) -eq 0 ]]; then
     "$@"
