@@ -313,6 +313,34 @@ test('a card without cex4card bound still reports its type and mode (from hwtype
   t.is(model.card(8)!.driver, '');
 });
 
+test('contents that do not match the kernel format are an EIO naming the file, never a guess', (t) => {
+  const cases: Array<{ path: string; contents: string; read: (b: SysfsBackend) => unknown; why: string }> = [
+    { path: 'devices/ap/card05/05.0001/request_count', contents: '12x\n', read: (b) => b.inventory(), why: 'a counter with a letter' },
+    { path: 'devices/ap/card05/05.0001/pendingq_count', contents: '\n', read: (b) => b.inventory(), why: 'an empty counter' },
+    { path: 'devices/ap/card05/05.0001/requestq_count', contents: '-1\n', read: (b) => b.inventory(), why: 'a negative counter' },
+    { path: 'devices/ap/card05/05.0001/online', contents: 'yes\n', read: (b) => b.inventory(), why: 'a flag that is not 0/1' },
+    { path: 'bus/ap/apmask', contents: '0xff\n', read: (b) => b.inventory(), why: 'a short mask' },
+    { path: 'bus/ap/bindings', contents: 'all\n', read: (b) => b.inventory(), why: 'bindings without bound/total' },
+    { path: `devices/vfio_ap/matrix/${UUID_A}/matrix`, contents: '5.4\n', read: (b) => b.readMatrix(UUID_A), why: 'a matrix line with short ids' },
+    { path: `devices/vfio_ap/matrix/${UUID_A}/matrix`, contents: '100.0004\n', read: (b) => b.readMatrix(UUID_A), why: 'an adapter of three digits' },
+    { path: `devices/vfio_ap/matrix/${UUID_A}/control_domains`, contents: '0100\n', read: (b) => b.readMatrix(UUID_A), why: 'a control domain above 255' },
+  ];
+  for (const c of cases) {
+    const { io, backend } = virtualBackend('5.15');
+    backend.createMdev(UUID_A);
+    const tampered: SysfsIO = {
+      read: (p) => (p === c.path ? c.contents : io.read(p)),
+      write: (p, v) => io.write(p, v),
+      list: (p) => io.list(p),
+      readlink: (p) => io.readlink(p),
+      exists: (p) => io.exists(p),
+    };
+    const err = t.throws(() => c.read(new SysfsBackend(tampered)), { instanceOf: SysfsError }, c.why);
+    t.is(err?.errno, 'EIO', c.why);
+    t.is(err?.path, c.path, c.why);
+  }
+});
+
 // ------------------------------------------------------------------------------ masks
 
 test('relativeMaskWrite names only the given bits, runs as ranges', (t) => {

@@ -47,6 +47,7 @@ export function readInventory(io: SysfsIO): BusInventory {
   const cards: CardInfo[] = [];
   const queues: QueueInfo[] = [];
   let busQueueAttrs: string[] | null = null;
+  const layouts = new Map<string, QueueLayout>(); // per known driver
 
   for (const entry of io.list(AP_DEVICES)) {
     const card = CARD_NAME_RE.exec(entry);
@@ -63,14 +64,15 @@ export function readInventory(io: SysfsIO): BusInventory {
       const queueDir = `${dir}/${name}`;
       const driver = drivers.get(name) ?? '';
       const driverAttrs = DRIVER_QUEUE_ATTRS[driver];
-      let attrs: readonly string[];
+      let layout: QueueLayout | undefined;
       if (driverAttrs === undefined) {
-        attrs = io.list(queueDir); // a driver we do not know: look
-      } else {
+        layout = queueLayout(io.list(queueDir)); // a driver we do not know: look
+      } else if ((layout = layouts.get(driver)) === undefined) {
         busQueueAttrs ??= io.list(queueDir).filter((a) => !DRIVER_LEVEL.has(a));
-        attrs = driverAttrs.length === 0 ? busQueueAttrs : [...busQueueAttrs, ...driverAttrs];
+        layout = queueLayout([...busQueueAttrs, ...driverAttrs]);
+        layouts.set(driver, layout);
       }
-      queues.push(readQueue(io, { adapter, domain }, queueDir, attrs, driver, inMatrix[adapter * 256 + domain] === 1));
+      queues.push(readQueue(io, { adapter, domain }, queueDir, layout, driver, inMatrix[adapter * 256 + domain] === 1));
     }
   }
   cards.sort((a, b) => a.id - b.id);
@@ -136,28 +138,55 @@ function readCard(io: SysfsIO, id: number, dir: string, attrs: readonly string[]
   };
 }
 
-function readQueue(
-  io: SysfsIO,
-  apqn: Apqn,
-  dir: string,
-  attrs: readonly string[],
-  driver: string,
-  inMatrix: boolean,
-): QueueInfo {
+/** Which attribute files a queue directory has. */
+interface QueueLayout {
+  readonly online: boolean;
+  readonly config: boolean;
+  readonly chkstop: boolean;
+  readonly requestq: boolean;
+  readonly pendingq: boolean;
+  readonly requestCount: boolean;
+  readonly status: boolean;
+  readonly driverOverride: boolean;
+}
+
+function queueLayout(attrs: readonly string[]): QueueLayout {
+  return {
+    online: attrs.includes('online'),
+    config: attrs.includes('config'),
+    chkstop: attrs.includes('chkstop'),
+    requestq: attrs.includes('requestq_count'),
+    pendingq: attrs.includes('pendingq_count'),
+    requestCount: attrs.includes('request_count'),
+    status: attrs.includes('status'),
+    driverOverride: attrs.includes('driver_override'),
+  };
+}
+
+function flagAt(io: SysfsIO, path: string): boolean {
+  return parseFlag(io.read(path), path);
+}
+
+function countAt(io: SysfsIO, path: string): number {
+  return parseDecimal(io.read(path), path);
+}
+
+function readQueue(io: SysfsIO, apqn: Apqn, dir: string, has: QueueLayout, driver: string, inMatrix: boolean): QueueInfo {
   let vfioStatus: QueueInfo['vfioStatus'] = null;
-  if (attrs.includes('status')) {
-    vfioStatus = inMatrix ? parseVfioStatus(io.read(`${dir}/status`), `${dir}/status`) : 'unassigned';
-  }
+  if (has.status) vfioStatus = inMatrix ? parseVfioStatus(io.read(`${dir}/status`), `${dir}/status`) : 'unassigned';
+  const requestq = has.requestq ? countAt(io, `${dir}/requestq_count`) : 0;
+  const pendingq = has.pendingq ? countAt(io, `${dir}/pendingq_count`) : 0;
   return {
     apqn,
     driver,
-    online: attrs.includes('online') ? readFlag(io, dir, attrs, 'online', false) : null,
-    config: readFlag(io, dir, attrs, 'config', true),
-    chkstop: readFlag(io, dir, attrs, 'chkstop', false),
-    requestsInFlight: readCount(io, dir, attrs, 'requestq_count') + readCount(io, dir, attrs, 'pendingq_count'),
-    requestCount: readCount(io, dir, attrs, 'request_count'),
+    online: has.online ? flagAt(io, `${dir}/online`) : null,
+    // Kernels before `config`/`chkstop` existed only showed configured, running queues.
+    config: has.config ? flagAt(io, `${dir}/config`) : true,
+    chkstop: has.chkstop ? flagAt(io, `${dir}/chkstop`) : false,
+    requestsInFlight: requestq + pendingq,
+    requestCount: has.requestCount ? countAt(io, `${dir}/request_count`) : 0,
     vfioStatus,
-    driverOverride: attrs.includes('driver_override') ? parseDriverOverride(io.read(`${dir}/driver_override`)) : null,
+    driverOverride: has.driverOverride ? parseDriverOverride(io.read(`${dir}/driver_override`)) : null,
   };
 }
 

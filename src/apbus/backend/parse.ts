@@ -24,9 +24,15 @@ export function parseFlag(text: string, path: string): boolean {
 
 /** Decimal counters and ids (hwtype, request_count, ap_max_adapter_id …). */
 export function parseDecimal(text: string, path: string): number {
-  const t = chomp(text);
-  const n = t.length > 0 && t.length <= 20 ? Number(t) : NaN;
-  if (!Number.isSafeInteger(n) || n < 0 || !/^[0-9]+$/.test(t)) throw badContents(path, text, 'a decimal number');
+  // Digit by digit: this runs for every counter of every queue in an inventory.
+  const end = text.endsWith('\n') ? text.length - 1 : text.length;
+  let n = 0;
+  for (let i = 0; i < end; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) throw badContents(path, text, 'a decimal number');
+    n = n * 10 + digit;
+  }
+  if (end === 0 || !Number.isSafeInteger(n)) throw badContents(path, text, 'a decimal number');
   return n;
 }
 
