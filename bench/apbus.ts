@@ -97,22 +97,25 @@ const modelMb = (memoryUsed() - memoryBefore) / 2 ** 20;
 /** Answers from a snapshot of what another SysfsIO returned: what inventory() costs on its
  *  own, with sysfs access taken out (attribution only, not a target). */
 function snapshotOf(source: SysfsIO, op: (io: SysfsIO) => void): SysfsIO {
-  const seen = new Map<string, unknown>();
+  const methods = ['read', 'list', 'readlink', 'exists'] as const;
+  const seen = Object.fromEntries(methods.map((m) => [m, new Map<string, unknown>()])) as Record<
+    (typeof methods)[number],
+    Map<string, unknown>
+  >;
   const recorder = {} as SysfsIO;
-  for (const m of ['read', 'list', 'readlink', 'exists'] as const) {
+  for (const m of methods) {
     (recorder as unknown as Record<string, unknown>)[m] = (path: string) => {
       const value = (source[m] as (p: string) => unknown).call(source, path);
-      seen.set(`${m} ${path}`, value);
+      seen[m].set(path, value);
       return value;
     };
   }
   op(recorder);
-  const replay = (m: string) => (path: string) => seen.get(`${m} ${path}`);
   return {
-    read: replay('read') as SysfsIO['read'],
-    list: replay('list') as SysfsIO['list'],
-    readlink: replay('readlink') as SysfsIO['readlink'],
-    exists: replay('exists') as SysfsIO['exists'],
+    read: (p) => seen.read.get(p) as string,
+    list: (p) => seen.list.get(p) as string[],
+    readlink: (p) => seen.readlink.get(p) as string,
+    exists: (p) => seen.exists.get(p) as boolean,
     write: () => {},
   };
 }
