@@ -102,6 +102,22 @@ export function resourceSliceName(node: string, index: number): string {
 // ---------------------------------------------------------------------------------------------
 // resource.k8s.io/v1 wire shapes (the subset used here)
 
+/** For CustomResourceClient (src/k8s/client.ts): raw-JSON clients of the two DRA kinds used. */
+export const ResourceSliceType = {
+  group: RESOURCE_GROUP,
+  version: RESOURCE_VERSION,
+  plural: 'resourceslices',
+  kind: 'ResourceSlice',
+  namespaced: false,
+};
+export const ResourceClaimType = {
+  group: RESOURCE_GROUP,
+  version: RESOURCE_VERSION,
+  plural: 'resourceclaims',
+  kind: 'ResourceClaim',
+  namespaced: true,
+};
+
 export interface DeviceAttribute {
   string?: string;
   int?: number;
@@ -164,6 +180,7 @@ export interface ResourceClaim {
     namespace?: string;
     uid?: string;
     resourceVersion?: string;
+    generation?: number;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
     ownerReferences?: OwnerReference[];

@@ -9,33 +9,18 @@ import {
   DRA_DRIVER,
   MANAGED_BY,
   MANAGED_BY_LABEL,
-  RESOURCE_GROUP,
-  RESOURCE_VERSION,
+  ResourceClaimType,
+  ResourceSliceType,
   type ResourceClaim,
   type ResourceSlice,
 } from '../api/dra.js';
-import { ClaimType, CustomResourceClient, NodeStateType, ReservationType, type CustomResourceType } from '../k8s/client.js';
+import { ClaimType, CustomResourceClient, NodeStateType, ReservationType } from '../k8s/client.js';
 import { Informer, customResourceSource, nodeSource, type NodeObject } from '../k8s/informer.js';
 import { WorkQueue, runWorkers } from '../k8s/workqueue.js';
 import { logger, type Logger } from '../log.js';
 import type { Scope } from './context.js';
 import { reconcileClaimDra, type ClaimDraContext } from './dra-claims.js';
 import { reconcileNodeSlices, type SlicePublisherContext } from './dra-publish.js';
-
-export const ResourceSliceType: CustomResourceType = {
-  group: RESOURCE_GROUP,
-  version: RESOURCE_VERSION,
-  plural: 'resourceslices',
-  kind: 'ResourceSlice',
-  namespaced: false,
-};
-export const ResourceClaimType: CustomResourceType = {
-  group: RESOURCE_GROUP,
-  version: RESOURCE_VERSION,
-  plural: 'resourceclaims',
-  kind: 'ResourceClaim',
-  namespaced: true,
-};
 
 type Sliced = ResourceSlice & { metadata?: { name?: string } };
 type Claimed = ResourceClaim & { metadata?: { name?: string; namespace?: string } };

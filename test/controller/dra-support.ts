@@ -5,8 +5,8 @@
 import * as k8s from '@kubernetes/client-node';
 import type { ExecutionContext } from 'ava';
 import * as yaml from 'js-yaml';
-import { DEVICE_CLASS, DRA_DRIVER, type ResourceClaim, type ResourceSlice } from '../../src/api/dra.js';
-import { ResourceClaimType, ResourceSliceType, startDraController, type DraController, type DraControllerOptions } from '../../src/controller/dra.js';
+import { DEVICE_CLASS, DRA_DRIVER, ResourceClaimType, ResourceSliceType, type ResourceClaim, type ResourceSlice } from '../../src/api/dra.js';
+import { startDraController, type DraController, type DraControllerOptions } from '../../src/controller/dra.js';
 import { CustomResourceClient } from '../../src/k8s/client.js';
 import { logger } from '../../src/log.js';
 import { kubeConfig, kubectl } from '../support/cluster.js';
