@@ -85,7 +85,7 @@ const STATES: HostState[] = [
       { variant: '', line: /^06 +CEX7C CCA-Coproc +online +0$/, why: 'the card itself stays with cex4card' },
       { variant: '', noLine: /^06\./, why: 'without -V, queues zcrypt does not drive are not listed' },
       { variant: '', noLine: /^0[5-8]\.0005/, why: 'column 0005 is gone from the host listing' },
-      { variant: '-V', line: /^06\.0004 +CEX7C CCA-Coproc +- +0 +0 +13 .* vfio_ap$/, why: 'vfio_ap queue: no online attribute (status -), driver vfio_ap' },
+      { variant: '-V', line: /^06\.0004 +CEX7C CCA-Coproc +- +- +0 +13 .* vfio_ap$/, why: 'vfio_ap queue: no online attribute (status -), request_count "-" (uninitiated since it left cex4queue), driver vfio_ap' },
       { variant: '-V', line: /^05\.0005 .* vfio_ap$/, why: 'the cleared domain on another adapter' },
       { variant: '-V', line: /^05\.0004 .* online .* cex4queue$/, why: 'the rest stays with the host' },
       { variant: '-d', line: /^ {4}00 +U +U +U +U +B +U +B +U +\. /, why: 'domain masks are the machine configuration, not apmask/aqmask' },
@@ -137,7 +137,7 @@ const STATES: HostState[] = [
       { variant: '', line: /^08\.0001 .* offline +0$/, why: 'the card takes its queues offline' },
       { variant: '', line: /^05\.0002 .* offline +0$/, why: 'one queue offline' },
       { variant: '', noLine: /^05\.0003/, why: 'a queue without a driver has no online attribute: not listed' },
-      { variant: '-V', line: /^05\.0003 +CEX8C CCA-Coproc +- +0 +0 .* -no-driver-$/, why: 'unbound queue' },
+      { variant: '-V', line: /^05\.0003 +CEX8C CCA-Coproc +- +- +0 .* -no-driver-$/, why: 'unbound queue: request_count "-" (uninitiated)' },
     ],
   },
   {

@@ -20,6 +20,7 @@ import {
   parseBindings,
   parseControlDomains,
   parseDecimal,
+  parseRequestCount,
   parseDriverOverride,
   parseFlag,
   parseMask,
@@ -184,7 +185,7 @@ function readQueue(io: SysfsIO, apqn: Apqn, dir: string, has: QueueLayout, drive
     config: has.config ? flagAt(io, `${dir}/config`) : true,
     chkstop: has.chkstop ? flagAt(io, `${dir}/chkstop`) : false,
     requestsInFlight: requestq + pendingq,
-    requestCount: has.requestCount ? countAt(io, `${dir}/request_count`) : 0,
+    requestCount: has.requestCount ? parseRequestCount(io.read(`${dir}/request_count`), `${dir}/request_count`) : 0,
     vfioStatus,
     driverOverride: has.driverOverride ? parseDriverOverride(io.read(`${dir}/driver_override`)) : null,
   };
@@ -198,7 +199,9 @@ export function readQueueActivity(io: SysfsIO, apqn: Apqn, dir: string): QueueAc
     apqn,
     present: true,
     requestsInFlight: readCount(io, dir, attrs, 'requestq_count') + readCount(io, dir, attrs, 'pendingq_count'),
-    requestCount: readCount(io, dir, attrs, 'request_count'),
+    requestCount: attrs.includes('request_count')
+      ? parseRequestCount(io.read(`${dir}/request_count`), `${dir}/request_count`)
+      : 0,
   };
 }
 

@@ -22,6 +22,13 @@ export function parseFlag(text: string, path: string): boolean {
   throw badContents(path, text, '0 or 1');
 }
 
+/** A queue's request_count: the kernel prints "-" while the queue is uninitiated (bound to
+ *  vfio_ap or to no driver since it left cex4queue); no host requests then, so 0. */
+export function parseRequestCount(text: string, path: string): number {
+  if (text === '-\n' || text === '-') return 0;
+  return parseDecimal(text, path);
+}
+
 /** Decimal counters and ids (hwtype, request_count, ap_max_adapter_id …). */
 export function parseDecimal(text: string, path: string): number {
   // Digit by digit: this runs for every counter of every queue in an inventory.

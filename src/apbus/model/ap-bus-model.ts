@@ -154,6 +154,11 @@ export class ApBusModel {
   readonly #present = new Uint8Array(65536);
   readonly #driver = new Uint8Array(65536);
   readonly #zqOnline = new Uint8Array(65536);
+  /** dev_state > AP_DEV_STATE_UNINITIATED: set when the bus creates an operational queue
+   *  (ap_scan_domains) and when cex4queue probes it (ap_queue_init_state); cleared by every
+   *  driver removal (ap_queue_remove). vfio_ap never initiates a queue. While uninitiated,
+   *  request_count reads "-" and the queue counters read 0. */
+  readonly #initiated = new Uint8Array(65536);
   readonly #requestCount = new Float64Array(65536);
   readonly #resets = new Uint32Array(65536);
   readonly #zeroizes = new Uint32Array(65536);
@@ -358,10 +363,17 @@ export class ApBusModel {
   /** One counter of an existing queue, without building a QueueState (attribute reads). */
   queueCounter(adapter: number, domain: number, which: 'requestq' | 'pendingq' | 'request'): number {
     const idx = adapter * 256 + domain;
+    if (!this.#initiated[idx]) return 0;
     if (which === 'request') return this.#requestCount[idx]!;
     this.#settle();
     const c = this.#counts(this.#cards.get(adapter)!, idx);
     return which === 'requestq' ? c.requestq : c.pendingq;
+  }
+
+  /** Whether the queue's state machine is initiated (see #initiated): request_count reads
+   *  "-" when it is not. */
+  queueInitiated(adapter: number, domain: number): boolean {
+    return this.#initiated[adapter * 256 + domain] === 1;
   }
 
   /** One state flag of an existing queue, without building a QueueState. */
@@ -833,6 +845,7 @@ export class ApBusModel {
     this.#driver[idx] = code;
     this.#boundCount++;
     if (code === CEX4QUEUE) {
+      this.#initiated[idx] = 1;
       this.#zqOnline[idx] = 1; // zcrypt_queue_register(): new devices are online
       this.#resets[idx]!++; // ap_queue_init_state(): the AP bus resets a queue it takes
     }
@@ -846,6 +859,7 @@ export class ApBusModel {
     const had = this.#driver[idx];
     this.#driver[idx] = NONE;
     this.#boundCount--;
+    this.#initiated[idx] = 0; // ap_queue_remove()
     if (had === CEX4QUEUE) {
       this.#zqOnline[idx] = 0;
       this.#flush(idx);
@@ -865,6 +879,8 @@ export class ApBusModel {
     if (this.#present[idx] || !this.#queueShouldExist(card, d)) return;
     this.#present[idx] = 1;
     this.#queueCount++;
+    // ap_scan_domains(): a new queue that is configured and not checkstopped is initiated.
+    this.#initiated[idx] = card.config && !card.chkstop ? 1 : 0;
     if (this.#autoprobe) this.#attach(idx);
     this.#touch();
   }

@@ -232,7 +232,9 @@ const QUEUE_ATTRS: Record<string, QueueAttr> = {
   interrupt: { show: (m, i) => m.queueInterruptText(i >> 8, i & 255) },
   pendingq_count: { show: (m, i) => line(m.queueCounter(i >> 8, i & 255, 'pendingq')) },
   request_count: {
-    show: (m, i) => line(m.queueCounter(i >> 8, i & 255, 'request')),
+    // request_count_show(): "-" while the queue is uninitiated (not taken by cex4queue since
+    // it was last removed from a driver).
+    show: (m, i) => (m.queueInitiated(i >> 8, i & 255) ? line(m.queueCounter(i >> 8, i & 255, 'request')) : '-\n'),
     store: (m, i, v) => m.storeQueueRequestCount(i >> 8, i & 255, v),
   },
   requestq_count: { show: (m, i) => line(m.queueCounter(i >> 8, i & 255, 'requestq')) },
