@@ -1,19 +1,22 @@
 // One concern: a node's APNodeState.spec. Composed from the reservations holding queues on the
-// node (placement.ts, node-spec.ts) and written as one merge patch, guarded by the object's
-// resourceVersion (the owned mask bits' `original` values must be computed from the spec as
-// stored, never from a stale copy). A reservation joins the spec only once (1) it carries the
+// node (placement.ts, node-spec.ts) and written as one JSON patch guarded by a `test` of the
+// spec it was computed from (the owned mask bits' `original` values must come from the spec as
+// stored, never from a stale copy; a failed test re-reads and recomputes). A reservation joins the spec only once (1) it carries the
 // finalizer, (2) its status records this placement, and (3) its status reports every host
 // queue this spec takes from the host because of it — so nothing moves unannounced.
 import type { APNodeState, APQNReservation, NodeStateSpec } from '../api/types.js';
 import { API_VERSION } from '../api/types.js';
-import { isAlreadyExists, isConflict, retryOnConflict } from '../k8s/client.js';
-import { deepEqual, mergePatch } from '../k8s/merge-patch.js';
+import { PatchStrategy } from '@kubernetes/client-node';
+import { isAlreadyExists, isConflict, isInvalid, retryOnConflict } from '../k8s/client.js';
+import { deepEqual } from '../k8s/merge-patch.js';
 import type { SyncResult } from '../k8s/workqueue.js';
 import type { ClusterView } from './cluster-view.js';
 import { clusterView, type ControllerContext } from './context.js';
 import { joinList, plural } from './phrases.js';
 import { composeNodeSpec, type NodeComposition, type NodeMember } from './node-spec.js';
-import { decideCluster, hasFinalizer, recordedPlacement, sameApqns, type ClusterDecision } from './placement.js';
+import { effectiveMasks } from './mask-bits.js';
+import { nodeInventory } from './node-inventory.js';
+import { decideCluster, hasFinalizer, placementInSpec, recordedPlacement, sameApqns, type ClusterDecision } from './placement.js';
 
 const RETRY_GATED_MS = 5_000;
 
@@ -23,16 +26,53 @@ export interface GatedComposition {
   waiting: Array<{ key: string; why: string }>;
 }
 
-/** Why a holder cannot join the node spec yet (undefined: it can). */
-export function gateClosed(r: APQNReservation | undefined, m: NodeMember, node: string, composition: NodeComposition): string | undefined {
+/**
+ * Why a holder cannot join the node spec yet (undefined: it can). A holder the current spec
+ * already serves with this matrix stays in it whatever its status says now, and queues the
+ * current spec already keeps off the host need no new report.
+ */
+export function gateClosed(
+  r: APQNReservation | undefined,
+  m: NodeMember,
+  node: string,
+  composition: NodeComposition,
+  current?: APNodeState,
+): string | undefined {
   if (!r) return 'not in the cache';
   if (!hasFinalizer(r)) return 'no finalizer yet';
+  const inSpec = placementInSpec(new Map(current ? [[node, current]] : []), m.key);
+  const served = inSpec !== undefined && sameApqns(inSpec.apqns, m.apqns);
   const recorded = recordedPlacement(r);
-  if (!recorded || recorded.node !== node || !sameApqns(recorded.apqns, m.apqns)) return 'placement not recorded in status yet';
+  if (!served && (!recorded || recorded.node !== node || !sameApqns(recorded.apqns, m.apqns))) {
+    return 'placement not recorded in status yet';
+  }
   const reported = new Set(r.status?.displacedQueues ?? []);
-  const unreported = (composition.displaced.get(m.key) ?? []).filter((q) => !reported.has(q));
+  const already = offHostUnderSpec(current);
+  const unreported = (composition.displaced.get(m.key) ?? []).filter((q) => !reported.has(q) && !already.has(q));
   if (unreported.length > 0) return `displaced queues ${joinList(unreported)} not reported yet`;
   return undefined;
+}
+
+/** Queues the node's current spec already takes from the host (owned bits away from their original value). */
+function offHostUnderSpec(state: APNodeState | undefined): Set<string> {
+  const out = new Set<string>();
+  if (!state?.status) return out;
+  const inventory = nodeInventory(state.metadata.name ?? '', state.status);
+  const owned = { apmask: state.spec?.apmask ?? [], aqmask: state.spec?.aqmask ?? [] };
+  const final = effectiveMasks(owned, inventory);
+  const original = effectiveMasks(
+    {
+      apmask: owned.apmask.filter((b) => b.original !== undefined).map((b) => ({ id: b.id, host: b.original! })),
+      aqmask: owned.aqmask.filter((b) => b.original !== undefined).map((b) => ({ id: b.id, host: b.original! })),
+    },
+    inventory,
+  );
+  for (const [i, q] of inventory.queues) {
+    const was = original.apmask.has(i >> 8) && original.aqmask.has(i & 0xff);
+    const is = final.apmask.has(i >> 8) && final.aqmask.has(i & 0xff);
+    if (was && !is) out.add(q.apqn);
+  }
+  return out;
 }
 
 /** The node's spec from the holders whose gates are open (dropping the others can only shrink what moves). */
@@ -44,7 +84,7 @@ export function gatedComposition(node: string, view: ClusterView, cluster: Clust
     const composition = composeNodeSpec(node, view.nodeStates.get(node), members);
     const closed = members
       .filter((m) => composition.included.includes(m.key))
-      .map((m) => ({ key: m.key, why: gateClosed(byKey.get(m.key), m, node, composition) }))
+      .map((m) => ({ key: m.key, why: gateClosed(byKey.get(m.key), m, node, composition, view.nodeStates.get(node)) }))
       .filter((x): x is { key: string; why: string } => x.why !== undefined);
     if (closed.length === 0) return { composition, waiting };
     waiting.push(...closed);
@@ -82,8 +122,15 @@ export async function reconcileNode(node: string, ctx: ControllerContext): Promi
       if (sameSpec(state.spec, spec)) return;
 
       await announceForcedMoves(ctx, view, gated.composition);
-      const patch = mergePatch(state.spec ?? {}, spec);
-      await ctx.clients.nodeStates.patch(node, { metadata: { resourceVersion: state.metadata.resourceVersion }, spec: patch });
+      // Guarded by the spec it was computed from (a JSON-patch `test`), not the resourceVersion:
+      // the agent's status writes change the latter every few seconds and must not make this fail.
+      const ops = state.spec
+        ? [
+            { op: 'test', path: '/spec', value: state.spec },
+            { op: 'replace', path: '/spec', value: spec },
+          ]
+        : [{ op: 'add', path: '/spec', value: spec }];
+      await ctx.clients.nodeStates.patch(node, ops, { strategy: PatchStrategy.JsonPatch });
       log.info('node spec written', {
         reservations: gated.composition.included,
         mdevs: spec.mdevs.length,
@@ -92,7 +139,7 @@ export async function reconcileNode(node: string, ctx: ControllerContext): Promi
         aqmask: spec.aqmask.map((b) => `${b.host ? '+' : '-'}${b.id}`).join(','),
       });
     },
-    { attempts: 5, initialDelayMs: 20, retryable: isConflict },
+    { attempts: 5, initialDelayMs: 20, retryable: (err) => isConflict(err) || isInvalid(err) },
   );
   return waiting > 0 ? { requeueAfterMs: RETRY_GATED_MS } : undefined;
 }

@@ -73,6 +73,25 @@ export function recordedPlacement(r: APQNReservation): { node: string; apqns: Ap
   }
 }
 
+/**
+ * The placement a node spec gives the reservation (its mdev's adapters × domains), if any. The
+ * node spec is what really holds queues: when the status lost its record (someone else wrote
+ * it), the placement is recovered from here instead of being chosen anew.
+ */
+export function placementInSpec(nodeStates: ReadonlyMap<string, APNodeState>, key: string): { node: string; apqns: Apqn[] } | undefined {
+  for (const [node, state] of nodeStates) {
+    const mdev = state.spec?.mdevs?.find((m) => m.reservation === key);
+    if (!mdev) continue;
+    try {
+      const apqns = mdev.adapters.flatMap((a) => mdev.domains.map((d) => parseApqn(`${a}.${d}`)));
+      return { node, apqns: apqns.sort(compareApqn) };
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
 export function sameApqns(a: readonly Apqn[], b: readonly Apqn[]): boolean {
   if (a.length !== b.length) return false;
   const set = new Set(a.map((q) => apqnIndex(q.adapter, q.domain)));
@@ -139,7 +158,7 @@ export function decideCluster(view: ClusterView): ClusterDecision {
     else d.specProblem = verdict.problem;
     decisions.set(key, d);
 
-    const recorded = recordedPlacement(r);
+    const recorded = recordedPlacement(r) ?? placementInSpec(view.nodeStates, key);
     if (recorded && (deleting || claim)) {
       // Held until released (deleting) or until the claim goes (claimed).
       if (!d.spec) d.spec = recordedSpec(r);

@@ -2,8 +2,7 @@
 // before they act, and `driver: host` reservations protecting their queues.
 import test from 'ava';
 import type { NodeStateSpec } from '../../src/api/types.js';
-import { eventually } from '../support/cluster.js';
-import { condition, harness, twoCardNode } from './runtime-support.js';
+import { condition, harness, twoCardNode, waitUntil } from './runtime-support.js';
 
 async function eventsFor(h: { clients: { reservations: { api: import('@kubernetes/client-node').CustomObjectsApi } }; ns: string }, name: string) {
   const list = (await h.clients.reservations.api.listNamespacedCustomObject({
@@ -34,7 +33,7 @@ test('conflict: the newer reservation waits with Conflict=True naming the holder
     [`${h.ns}/first`],
     'the loser is in no node spec',
   );
-  await eventually('a Conflict event', async () =>
+  await waitUntil('a Conflict event', async () =>
     (await eventsFor(h, 'second')).find((e) => e.reason === 'Conflict' && e.type === 'Warning'),
   );
 

@@ -4,10 +4,10 @@ import test from 'ava';
 import { ApBusModel, SystemClock } from '../../src/apbus/model/index.js';
 import { topologyFromObject } from '../../src/apbus/topology.js';
 import { startAgent } from '../../src/commands/agent.js';
-import { eventually, kubeConfig } from '../support/cluster.js';
-import { condition, harness, type Harness } from './runtime-support.js';
+import { kubeConfig } from '../support/cluster.js';
+import { condition, harness, type Harness, waitUntil } from './runtime-support.js';
 
-function model(name: string, kernel: '6.10' | '6.19', hostLoad: unknown[] = []): ApBusModel {
+function model(name: string, kernel: '6.10' | '6.19'): ApBusModel {
   const topology = topologyFromObject({
     nodes: [
       {
@@ -19,7 +19,6 @@ function model(name: string, kernel: '6.10' | '6.19', hostLoad: unknown[] = []):
           { id: '06', type: 'CEX7C', domains: '0000-000f' },
           { id: '07', type: 'CEX8P', domains: '0000-000f' },
         ],
-        hostLoad,
       },
     ],
   });
@@ -38,14 +37,16 @@ async function realAgent(t: Parameters<typeof harness>[0], h: Harness, suffix: s
 
 test('real agent, mask mode: Draining while host requests finish, then Ready; deletion restores the masks', async (t) => {
   const h = await harness(t);
-  const m = model(h.node('a'), '6.10', [{ apqn: '05.0004', pendingRequests: 3, drainsAfterSeconds: 2 }]);
+  const m = model(h.node('a'), '6.10');
   await realAgent(t, h, 'a', m);
   await h.controller();
+  // Host programs have 3 requests in flight on 05.0004, finishing 6 s from now.
+  m.addHostLoad({ adapter: 5, domain: 4 }, 3, 6);
   await h.reserve('vm', { nodeName: h.node('a'), apqns: ['05.0004', '06.0004'], drainTimeoutSeconds: 60 });
 
   const draining = await h.waitFor('vm', 'Bound', 'False', 'Draining');
   t.regex(condition(draining, 'Bound')!.message, /05\.0004/);
-  const r = await h.waitFor('vm', 'Ready', 'True', undefined, 30_000);
+  const r = await h.waitFor('vm', 'Ready', 'True');
   t.deepEqual(r.status?.displacedQueues, ['07.0004']);
   t.false(m.aqmask.has(4), 'domain 0004 left the host');
   t.true(m.apmask.has(5) && m.apmask.has(6));
@@ -55,7 +56,7 @@ test('real agent, mask mode: Draining while host requests finish, then Ready; de
   t.truthy(mdev, 'the agent created the mdev the controller named');
 
   await h.clients.reservations.delete({ namespace: h.ns, name: 'vm' });
-  await eventually('the reservation to be gone', async () => ((await h.reservation('vm')) ? undefined : true), 30_000);
+  await waitUntil('the reservation to be gone', async () => ((await h.reservation('vm')) ? undefined : true), 60_000);
   t.true(m.aqmask.has(4), 'domain 0004 is back on the host');
   t.is(m.queueDriver(5, 4), 'cex4queue');
   t.falsy(m.mdevs.get(r.status!.mdevUUID!), 'mdev removed');
@@ -68,7 +69,7 @@ test('real agent, driver_override (6.19): queues move one by one and come back o
   await h.controller();
   await h.reserve('vm', { nodeName: h.node('b'), apqns: ['05.0004', '06.0004'] });
 
-  const r = await h.waitFor('vm', 'Ready', 'True', undefined, 30_000);
+  const r = await h.waitFor('vm', 'Ready', 'True');
   t.is(r.status?.displacedQueues, undefined, 'no mask plan, nothing displaced');
   const state = await h.clients.nodeStates.get(h.node('b'));
   t.is(state.spec.bindingMode, 'DriverOverride');
@@ -81,7 +82,7 @@ test('real agent, driver_override (6.19): queues move one by one and come back o
   t.true(m.aqmask.has(4) && m.apmask.has(5));
 
   await h.clients.reservations.delete({ namespace: h.ns, name: 'vm' });
-  await eventually('the reservation to be gone', async () => ((await h.reservation('vm')) ? undefined : true), 30_000);
+  await waitUntil('the reservation to be gone', async () => ((await h.reservation('vm')) ? undefined : true), 60_000);
   t.is(m.queueDriver(5, 4), 'cex4queue');
   t.is(m.queueDriver(6, 4), 'cex4queue');
 });

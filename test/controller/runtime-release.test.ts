@@ -1,8 +1,7 @@
 // Deletion hands the queues back (mdev removed, mask bits restored) before the finalizer goes;
 // claims bind one at a time and block what would take queues from a guest.
 import test from 'ava';
-import { eventually } from '../support/cluster.js';
-import { condition, harness, twoCardNode } from './runtime-support.js';
+import { condition, harness, twoCardNode, waitUntil } from './runtime-support.js';
 
 test('delete: the finalizer stays until the node reports the mdev gone and the mask bits restored', async (t) => {
   const h = await harness(t);
@@ -17,7 +16,7 @@ test('delete: the finalizer stays until the node reports the mdev gone and the m
   agent.setGuestAttached(uuid, true);
   await h.clients.reservations.delete({ namespace: h.ns, name: 'vm' });
   await h.waitFor('vm', 'Ready', 'False', 'Releasing');
-  const releasing = await eventually('the agent to say a guest holds the mdev', async () => {
+  const releasing = await waitUntil('the agent to say a guest holds the mdev', async () => {
     const v = await h.reservation('vm');
     return /guest/.test(condition(v, 'Ready')?.message ?? '') ? v : undefined;
   });
@@ -26,10 +25,10 @@ test('delete: the finalizer stays until the node reports the mdev gone and the m
   t.is(condition(releasing, 'Ready')?.reason, 'Releasing');
 
   agent.setGuestAttached(uuid, false);
-  await eventually('the reservation to be gone', async () => ((await h.reservation('vm')) ? undefined : true));
+  await waitUntil('the reservation to be gone', async () => ((await h.reservation('vm')) ? undefined : true), 60_000);
   t.false(agent.mdevs.has(uuid), 'mdev removed');
   t.true(agent.aqmask.has(4), 'domain 0004 back on the host');
-  const state = await eventually('the node spec to forget the restored bit', async () => {
+  const state = await waitUntil('the node spec to forget the restored bit', async () => {
     const s = await h.clients.nodeStates.get(h.node('a'));
     return (s.spec.aqmask ?? []).length === 0 ? s : undefined;
   });
@@ -50,7 +49,7 @@ test('claims: one claim per reservation; the bound claim blocks deletion and que
   t.is(c1.status?.mdevUUID, r.status?.mdevUUID);
   t.deepEqual(c1.status?.apqns, ['05.0004', '06.0004']);
   t.is(condition(c1, 'Bound')?.status, 'True');
-  await eventually('claimedBy on the reservation', async () => ((await h.reservation('vm'))?.status?.claimedBy?.name === 'c1' ? true : undefined));
+  await waitUntil('claimedBy on the reservation', async () => ((await h.reservation('vm'))?.status?.claimedBy?.name === 'c1' ? true : undefined));
 
   await h.claim('c2', { reservationName: 'vm' });
   const c2 = await h.waitForClaim('c2', (c) => condition(c, 'Bound')?.reason === 'AlreadyClaimed', 'AlreadyClaimed');
@@ -89,7 +88,7 @@ test('claims: deleting the claim lets a waiting deletion proceed', async (t) => 
   await h.clients.reservations.delete({ namespace: h.ns, name: 'vm' });
   await h.waitFor('vm', 'Ready', 'False', 'ClaimedByGuest');
   await h.clients.claims.delete({ namespace: h.ns, name: 'c' });
-  await eventually('the reservation to be gone', async () => ((await h.reservation('vm')) ? undefined : true));
+  await waitUntil('the reservation to be gone', async () => ((await h.reservation('vm')) ? undefined : true), 60_000);
   t.false(agent.mdevs.has(r.status!.mdevUUID!));
 });
 

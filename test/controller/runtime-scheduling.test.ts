@@ -1,7 +1,6 @@
 // Request-based scheduling across nodes, and an agent that stops reporting.
 import test from 'ava';
-import { eventually } from '../support/cluster.js';
-import { condition, harness, twoCardNode } from './runtime-support.js';
+import { condition, harness, twoCardNode, waitUntil } from './runtime-support.js';
 
 test('request-based: the controller picks a fitting node and queues, displacing the fewest host queues; placement is sticky', async (t) => {
   const h = await harness(t);
@@ -47,7 +46,7 @@ test('request-based: the controller picks a fitting node and queues, displacing 
     heartbeatMs: 500,
     nodeLabels: labels,
   });
-  await eventually('node c to be known', async () => ((await h.clients.nodeStates.find(h.node('c')))?.status?.cards ? true : undefined));
+  await waitUntil('node c to be known', async () => ((await h.clients.nodeStates.find(h.node('c')))?.status?.cards ? true : undefined));
   const still = await h.reservation('ep11');
   t.is(still?.status?.nodeName, h.node('b'));
   t.deepEqual(still?.status?.apqns, ep11.status?.apqns);
@@ -61,12 +60,12 @@ test('a stale heartbeat turns Bound and Ready Unknown (AgentUnavailable); a fres
   await h.waitFor('vm', 'Ready', 'True');
 
   agent.pause();
-  const stale = await h.waitFor('vm', 'Ready', 'Unknown', 'AgentUnavailable', 10_000);
+  const stale = await h.waitFor('vm', 'Ready', 'Unknown', 'AgentUnavailable', 30_000);
   t.is(condition(stale, 'Bound')?.status, 'Unknown');
   t.regex(condition(stale, 'Ready')!.message, /last reported \d+ s ago/);
 
   agent.resume();
-  await h.waitFor('vm', 'Ready', 'True', undefined, 10_000);
+  await h.waitFor('vm', 'Ready', 'True', undefined, 30_000);
 });
 
 test('a reservation for a node without an agent waits, then proceeds when the agent appears', async (t) => {

@@ -25,6 +25,11 @@ export interface Harness {
   waitForClaim(name: string, predicate: (c: APQNClaim) => boolean, what: string, timeoutMs?: number): Promise<APQNClaim>;
 }
 
+/** `eventually` with the patience these tests need when many controllers share two cores. */
+export function waitUntil<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000, intervalMs = 100): Promise<T> {
+  return eventually(what, probe, timeoutMs, intervalMs);
+}
+
 export function condition(obj: { status?: { conditions?: Condition[] } } | undefined, type: string): Condition | undefined {
   return obj?.status?.conditions?.find((c) => c.type === type);
 }
@@ -63,7 +68,7 @@ export async function harness(t: ExecutionContext, options: { heartbeatStaleMs?:
     reservation(name) {
       return clients.reservations.find({ namespace: ns, name });
     },
-    async waitFor(name, type, status, reason, timeoutMs = 30_000) {
+    async waitFor(name, type, status, reason, timeoutMs = 60_000) {
       let last: APQNReservation | undefined;
       try {
         return await eventually(
@@ -80,7 +85,7 @@ export async function harness(t: ExecutionContext, options: { heartbeatStaleMs?:
         throw err;
       }
     },
-    async waitForClaim(name, predicate, what, timeoutMs = 30_000) {
+    async waitForClaim(name, predicate, what, timeoutMs = 60_000) {
       let last: APQNClaim | undefined;
       try {
         return await eventually(
