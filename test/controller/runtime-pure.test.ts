@@ -49,6 +49,19 @@ test('gated composition: a reservation that has not reported its displacement is
   t.deepEqual(gated.composition.spec.aqmask, [{ id: '0001', host: false, original: true }], 'nothing moves for the unannounced plan');
 });
 
+test('a holder the node spec already serves stays in it when its status lost the record', (t) => {
+  const uuidSpec = { mdevs: [{ uuid: 'u', reservation: 'ns/vm', adapters: ['05', '06'], domains: ['0004'], controlDomains: [] }] };
+  const wiped = res('vm', { request: { adapters: 2, domains: 1 } }, { status: { conditions: [] } });
+  const node = state('n', threeCards, { spec: { ...uuidSpec, aqmask: [{ id: '0004', host: false, original: true }] } });
+  const v = view({ reservations: [wiped], states: [node] });
+  const cluster = decideCluster(v);
+  const d = cluster.reservations.get('ns/vm')!;
+  t.deepEqual(d.standing.kind === 'holds' && d.standing.apqns.length, 2, 'the request-based placement is recovered, not chosen anew');
+  const gated = gatedComposition('n', v, cluster);
+  t.deepEqual(gated.composition.included, ['ns/vm']);
+  t.deepEqual(gated.waiting, []);
+});
+
 test('sameSpec: empty lists are absent lists, no bindingMode is Masks', (t) => {
   t.true(sameSpec({}, { bindingMode: 'Masks', apmask: [], aqmask: [], overrides: [], queues: [], mdevs: [] }));
   t.false(sameSpec({}, { bindingMode: 'DriverOverride' }));
