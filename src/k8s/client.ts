@@ -17,6 +17,11 @@ import {
 } from '../api/types.js';
 import { realClock, sleep, type Clock } from './clock.js';
 import { keyOf, splitKey, type ObjectRef } from './keys.js';
+import { shareConnections } from './http-agent.js';
+
+// Every process that talks to the API server imports this module: reuse connections
+// (client-node would open a new TLS connection per request; see http-agent.ts).
+shareConnections();
 
 // ---------------------------------------------------------------------------------------------
 // KubeConfig
