@@ -2,6 +2,7 @@
 // lease duration), and convergence under a storm of concurrent writes (409s).
 import test from 'ava';
 import * as k8s from '@kubernetes/client-node';
+import { retryOnConflict } from '../../src/k8s/client.js';
 import { kubeConfig } from '../support/cluster.js';
 import { condition, harness, twoCardNode, waitUntil } from './runtime-support.js';
 
@@ -48,12 +49,18 @@ test('a leader that loses its lease stops reconciling', async (t) => {
   // Someone else takes the lease (as if this replica had been partitioned away).
   const api = kubeConfig().makeApiClient(k8s.CustomObjectsApi);
   const ref = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespace: lease.namespace, name: lease.name };
-  const current = (await api.getNamespacedCustomObject(ref)) as { spec: Record<string, unknown> };
-  const micro = new Date().toISOString().replace('Z', '000Z');
-  await api.replaceNamespacedCustomObject({
-    ...ref,
-    body: { ...current, spec: { ...current.spec, holderIdentity: 'intruder', leaseDurationSeconds: 3600, renewTime: micro, acquireTime: micro } },
-  });
+  // The leader renews every 200 ms: retry our read-modify-write until it lands between renewals.
+  await retryOnConflict(
+    async () => {
+      const current = (await api.getNamespacedCustomObject(ref)) as { spec: Record<string, unknown> };
+      const micro = new Date().toISOString().replace('Z', '000Z');
+      await api.replaceNamespacedCustomObject({
+        ...ref,
+        body: { ...current, spec: { ...current.spec, holderIdentity: 'intruder', leaseDurationSeconds: 3600, renewTime: micro, acquireTime: micro } },
+      });
+    },
+    { attempts: 50 },
+  );
   await waitUntil('it stops leading', () => (only.isLeading() ? undefined : true), 10_000, 20);
 
   await h.reserve('orphan', { nodeName: h.node('a'), apqns: ['05.0002'] });
