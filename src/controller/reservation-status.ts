@@ -261,7 +261,11 @@ function boundAndReady(
     return got.size === want.size && [...want].every((q) => got.has(q));
   };
   if (!mdev) return { bound, ready: cond('Ready', 'False', 'MdevPending', `waiting for the agent on node ${node} to create mdev ${d.mdevUUID}`) };
-  if (!equalsWanted(mdev.matrix) || !equalsWanted(mdev.guestMatrix)) {
+  const missingControl = d.spec!.controlDomains.map(formatDomainId).filter((c) => !(mdev.controlDomains ?? []).includes(c));
+  if (equalsWanted(mdev.matrix) && !equalsWanted(mdev.guestMatrix) && entry?.reason === 'Degraded') {
+    return { bound, ready: cond('Ready', 'False', 'Degraded', entry.message) };
+  }
+  if (!equalsWanted(mdev.matrix) || !equalsWanted(mdev.guestMatrix) || missingControl.length > 0) {
     return {
       bound,
       ready: cond('Ready', 'False', 'MdevPending', `mdev ${d.mdevUUID} on node ${node} does not have the reserved matrix yet (guest sees ${mdev.guestMatrix.length} of ${want.size} queues)`),

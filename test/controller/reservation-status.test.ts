@@ -53,6 +53,14 @@ const table: Array<{ why: string; node: APNodeState; expected: Record<string, st
     expected: { Bound: 'True Bound', Ready: 'False MdevPending' },
   },
   {
+    why: 'a card of the matrix went away: the agent says Degraded, and so does Ready',
+    node: appliedNode({
+      guestMatrix: ['05.0004'],
+      phase: { reservation: 'ns/vm', phase: 'Applied', reason: 'Degraded', message: 'Applied; card 06 is offline' },
+    }),
+    expected: { Bound: 'True Bound', Ready: 'False Degraded' },
+  },
+  {
     why: 'a stale heartbeat makes both Unknown',
     node: appliedNode({ heartbeatAgoMs: 60_000 }),
     expected: { Bound: 'Unknown AgentUnavailable', Ready: 'Unknown AgentUnavailable' },
