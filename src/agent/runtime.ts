@@ -112,6 +112,7 @@ export class AgentRuntime {
       log: this.log,
       backoff: options.apiBackoff,
       recreate: () => this.#watch.recreate(),
+      requestPass: () => this.#kick(),
     });
     this.#events = options.events ?? logOnlyEventSink(this.log);
     this.#watch.onChange((change, object) => {
@@ -133,9 +134,9 @@ export class AgentRuntime {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#kick();
+    await this.#watch.stop(); // also ends a bootstrap still retrying against an absent API server
     await this.#running;
     await this.#writer.stop();
-    await this.#watch.stop();
     await this.#events.flush?.().catch(() => undefined);
     for (const resolve of this.#readyWaiters.splice(0)) resolve();
   }
@@ -151,8 +152,9 @@ export class AgentRuntime {
     return this.#bootstrapped && this.#writer.hasWritten();
   }
 
-  /** The loop ran a pass recently (liveness): within a few rescan periods. */
-  isHealthy(maxSilenceMs = Math.max(5 * this.#rescanMs, 30_000)): boolean {
+  /** The loop ran a pass recently (liveness): within a few rescan periods, or the longest
+   *  backoff after failing passes plus a margin (a failing agent is not a dead one). */
+  isHealthy(maxSilenceMs = Math.max(5 * this.#rescanMs, MAX_ERROR_BACKOFF_MS + 30_000)): boolean {
     if (!this.#bootstrapped) return !this.#stopped;
     const last = this.#stats.lastPassMs;
     return last !== undefined && this.#clock.now() - last <= maxSilenceMs;
@@ -226,6 +228,9 @@ export class AgentRuntime {
     }
     for (const event of result.events) this.#emit(event, object);
     this.#writer.offer(result.status, generation);
+    // After a failed step the core's backoff stands (rescanning sooner would only repeat the
+    // failing write); otherwise the sooner of the rescan and the core's requeue.
+    if (memory.failures > 0 && result.requeueAfterMs !== undefined) return result.requeueAfterMs;
     return Math.max(0, Math.min(this.#rescanMs, result.requeueAfterMs ?? Number.POSITIVE_INFINITY));
   }
 

@@ -24,6 +24,27 @@ import { logger, type Logger } from '../log.js';
 export const DEFAULT_HEARTBEAT_MS = 10_000;
 const DEFAULT_MIN_INTERVAL_MS = 250;
 const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30_000 };
+/** Longer than the API server's own 60 s request timeout: only a dead connection hits it. */
+const DEFAULT_WRITE_TIMEOUT_MS = 90_000;
+const STOP_WAIT_MS = 10_000;
+
+class WriteTimeout extends Error {}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, clock: Clock): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = clock.setTimer(() => reject(new WriteTimeout(`no answer within ${Math.round(ms / 1000)} s`)), ms);
+    promise.then(
+      (value) => {
+        timer.cancel();
+        resolve(value);
+      },
+      (err: unknown) => {
+        timer.cancel();
+        reject(err);
+      },
+    );
+  });
+}
 
 export interface NodeStatusWriterOptions {
   client: CustomResourceClient<APNodeState>;
@@ -34,10 +55,16 @@ export interface NodeStatusWriterOptions {
   minIntervalMs?: number;
   /** Retry delays after a failed write: initialMs doubling up to maxMs (default 0.5 … 30 s). */
   backoff?: { initialMs?: number; maxMs?: number };
+  /** A write with no answer this long counts as failed (default 90 s). */
+  writeTimeoutMs?: number;
   clock?: Clock;
   log?: Logger;
   /** The object is gone (404): recreate it and hand back the new copy (spec-watch's ensure). */
   recreate?: () => Promise<APNodeState | undefined>;
+  /** Asks the loop for a pass now. When given, a heartbeat is written only with the status of
+   *  a pass that ran after the heartbeat fell due: the heartbeat then says "looked at the bus
+   *  just now", and a stuck loop gets none (it looks dead, not quiet). */
+  requestPass?: () => void;
 }
 
 export interface StatusWriterStats {
@@ -121,6 +148,8 @@ export class NodeStatusWriter {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #recreate: (() => Promise<APNodeState | undefined>) | undefined;
+  readonly #requestPass: (() => void) | undefined;
+  readonly #writeTimeoutMs: number;
   readonly #stats: StatusWriterStats = { writes: 0, heartbeats: 0, conflicts: 0, failures: 0 };
 
   /** Newest copy of the object we know: the patch base. */
@@ -129,6 +158,10 @@ export class NodeStatusWriter {
   #wanted: NodeStateStatus | undefined;
   /** Clock time of the heartbeat stored on the server (NaN: none or unreadable). */
   #heartbeatAtMs = Number.NaN;
+  /** When the newest status was offered (clock ms). */
+  #offeredAtMs = Number.NEGATIVE_INFINITY;
+  /** The heartbeat due time a pass was requested for (no second request for the same one). */
+  #passRequestedFor = Number.NaN;
   #lastAttemptMs = Number.NEGATIVE_INFINITY;
   #failuresInRow = 0;
   #retryAtMs = 0;
@@ -148,6 +181,8 @@ export class NodeStatusWriter {
     this.#clock = options.clock ?? realClock;
     this.#log = options.log ?? logger('agent', { node: options.nodeName, object: `APNodeState/${options.nodeName}` });
     this.#recreate = options.recreate;
+    this.#requestPass = options.requestPass;
+    this.#writeTimeoutMs = options.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
   }
 
   stats(): Readonly<StatusWriterStats> {
@@ -168,6 +203,7 @@ export class NodeStatusWriter {
   offer(status: NodeStateStatus, observedGeneration: number | undefined): void {
     const { heartbeatTime: _h, observedGeneration: _g, ...rest } = withinSchemaLimits(status);
     this.#wanted = observedGeneration !== undefined ? { observedGeneration, ...rest } : rest;
+    this.#offeredAtMs = this.#clock.now();
     this.#schedule();
   }
 
@@ -186,19 +222,31 @@ export class NodeStatusWriter {
     this.#stopped = true;
     this.#timer?.cancel();
     this.#timer = undefined;
-    await this.#writing?.catch(() => undefined);
+    // A write in flight may finish (its result is harmless either way), but not forever.
+    await withTimeout(this.#writing ?? Promise.resolve(), STOP_WAIT_MS, this.#clock).catch(() => undefined);
     for (const resolve of this.#writtenWaiters.splice(0)) resolve();
   }
 
   /** When the next write is due (clock ms), or Infinity when nothing is to be written. */
   #dueAtMs(): number {
     if (!this.#wanted || !this.#base) return Number.POSITIVE_INFINITY;
-    const now = this.#clock.now();
-    const heartbeatDue = Number.isNaN(this.#heartbeatAtMs) ? now : this.#heartbeatAtMs + this.#heartbeatMs;
+    let heartbeatDue = this.#heartbeatDueMs();
+    // Asked the loop for a pass for this heartbeat: its offer, not a timer, brings the write.
+    if (heartbeatDue === this.#passRequestedFor && !this.#freshFor(heartbeatDue)) heartbeatDue = Number.POSITIVE_INFINITY;
     const difference = classifyDifference(this.#base.status, this.#wanted);
     let due = heartbeatDue;
     if (difference === 'significant') due = Math.min(due, this.#lastAttemptMs + this.#minIntervalMs);
     return Math.max(due, this.#retryAtMs);
+  }
+
+  /** -Infinity before the first write of this run (write at once). */
+  #heartbeatDueMs(): number {
+    return Number.isNaN(this.#heartbeatAtMs) ? Number.NEGATIVE_INFINITY : this.#heartbeatAtMs + this.#heartbeatMs;
+  }
+
+  /** The newest status came from a pass at or after `dueMs` (always, without requestPass). */
+  #freshFor(dueMs: number): boolean {
+    return !this.#requestPass || this.#offeredAtMs >= dueMs;
   }
 
   #schedule(): void {
@@ -223,11 +271,17 @@ export class NodeStatusWriter {
     if (this.#clock.now() < this.#dueAtMs()) return; // an observed copy made it unnecessary
     const nowMs = this.#clock.now();
     const difference = classifyDifference(this.#base.status, this.#wanted);
+    const heartbeatDue = this.#heartbeatDueMs();
+    if (difference !== 'significant' && nowMs >= heartbeatDue && !this.#freshFor(heartbeatDue)) {
+      this.#passRequestedFor = heartbeatDue;
+      this.#requestPass!();
+      return;
+    }
     const target: NodeStateStatus = { ...this.#wanted, heartbeatTime: formatMicroTime(nowMs) };
     this.#lastAttemptMs = nowMs;
     let conflicts = 0;
     try {
-      const result = await writeStatus(this.#client, this.#base, target, {
+      const attempt = writeStatus(this.#client, this.#base, target, {
         clock: this.#clock,
         log: this.#log,
         attempts: 5,
@@ -240,6 +294,8 @@ export class NodeStatusWriter {
         this.#base = fresh;
         return writeStatus(this.#client, fresh, target, { clock: this.#clock, log: this.#log, attempts: 5 });
       });
+      // A connection that hangs (no reset, no answer) must not end the heartbeat for good.
+      const result = await withTimeout(attempt, this.#writeTimeoutMs, this.#clock);
       conflicts = Math.max(0, result.writes - 1);
       this.#stats.conflicts += conflicts;
       if (result.written) {
@@ -273,6 +329,7 @@ export class NodeStatusWriter {
   }
 
   async #refreshBase(): Promise<void> {
+    if (this.#stopped) return;
     try {
       const fresh = await this.#client.find(this.#name);
       if (fresh) this.observe(fresh);

@@ -109,14 +109,18 @@ test('node reboot under a running agent: the spec is re-applied (same mdev UUID)
   const { name, model, spec } = await appliedNode(t, 'reboot');
   const recorder = await recordVersions(name);
   t.teardown(() => recorder.stop());
-  const before = (await nodeStates().get(name)).metadata.resourceVersion;
+  const rebootAt = Date.now();
   model.reboot();
   t.is(model.mdevs.count, 0, 'the bus is at boot defaults');
-  await waitForNodeState(name, 'a status written after the reboot, Synced', (o) => o.metadata.resourceVersion !== before && syncedAtGeneration(o) && (o.status?.mdevs?.length ?? 0) === 1);
+  // A status is the bus as of the pass before its write: one written a second after the reboot
+  // (passes run every 300 ms here) comes from a pass that saw the rebooted bus.
+  const after = rebootAt + 1000;
+  await waitForNodeState(name, 'a status from after the reboot, Synced', (o) => parseApiTime(o.status?.heartbeatTime) >= after && syncedAtGeneration(o) && (o.status?.mdevs?.length ?? 0) === 1);
   recorder.stop();
   t.true(guestSees(model, spec.uuid), 'the same UUID exists again');
   t.false(model.aqmask.has(4));
-  t.deepEqual(syncedVersionsShowTheMdev(recorder.versions, spec.uuid), []);
+  const since = recorder.versions.filter((v) => parseApiTime(v.status?.heartbeatTime) >= after);
+  t.deepEqual(syncedVersionsShowTheMdev(since, spec.uuid), []);
 });
 
 test('node reboot with an agent restart: the new agent re-applies from the stored spec and status', async (t) => {
@@ -154,10 +158,11 @@ test('restart: a new agent knows from the stored status which mdevs are its own 
 test('a crash in the middle of a plan: the next agent converges from whatever the bus is', async (t) => {
   const name = uniqueNode('crash');
   const model = simulatedModel(name, twoCards);
+  // Killed just before its second step; a dead agent does nothing more (every later step throws).
   let crashes = 0;
   const first = await agentFor(t, model, name, {
     onStep: (index) => {
-      if (index === 1) {
+      if (index === 1 || crashes > 0) {
         crashes++;
         throw new Error('killed after the first step');
       }

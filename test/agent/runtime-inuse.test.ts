@@ -4,6 +4,7 @@
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { parseApqn } from '../../src/apbus/ids.js';
+import { ManualClock } from '../../src/apbus/model/index.js';
 import { testNamespace } from '../support/cluster.js';
 import {
   agentFor,
@@ -28,7 +29,8 @@ const twoCards = [
 test('Wait: the move waits until the host requests drained, then applies; nothing is cut off', async (t) => {
   const ns = await testNamespace(t, 'wait');
   const name = uniqueNode('wait');
-  const model = simulatedModel(name, twoCards);
+  // The model's clock moves only when the test says: the requests drain exactly then.
+  const model = simulatedModel(name, twoCards, {}, new ManualClock());
   const agent = await agentFor(t, model, name);
   await agent.ready();
   const reservation = `${ns}/r1`;
@@ -44,6 +46,7 @@ test('Wait: the move waits until the host requests drained, then applies; nothin
   t.is(condition(draining.status, 'Synced')?.status, 'False');
   t.is(condition(draining.status, 'Synced')?.reason, 'Draining');
   t.true(model.aqmask.has(4), 'aqmask bit 0004 still set while draining');
+  model.tick(4); // the host requests complete
 
   const applied = await waitForNodeState(name, 'Applied after the drain', (o) => syncedAtGeneration(o) && reservationStatus(o.status, reservation)?.phase === 'Applied');
   t.false(model.aqmask.has(4));

@@ -121,7 +121,6 @@ test('heartbeat advances while nothing else is written: no write storm on a 64 x
   const passes = after.passes - before.passes;
   t.log(`${passes} passes, ${writes} status writes (${after.status.heartbeats - before.status.heartbeats} heartbeat-only) in ${windowMs} ms`);
   t.true(passes >= 10, `the agent kept rescanning (${passes} passes)`);
-  t.true(writes >= 1, 'the heartbeat advanced');
   t.true(writes <= Math.ceil(windowMs / heartbeatMs) + 1, `at most one write per heartbeat period (${writes})`);
   t.is(after.status.heartbeats - before.status.heartbeats, writes, 'every write was a heartbeat-only patch');
   // What the API server saw: resourceVersion moved only with the heartbeat.
@@ -129,6 +128,9 @@ test('heartbeat advances while nothing else is written: no write storm on a 64 x
   t.true(modified.length <= writes + 1, `watch saw ${modified.length} versions`);
   const beats = modified.map((v) => parseApiTime(v.status?.heartbeatTime));
   for (let i = 1; i < beats.length; i++) t.true(beats[i]! > beats[i - 1]!, 'heartbeatTime strictly increases');
+  // The heartbeat advances (on a busy API server one write of this object can take seconds).
+  const lastBeat = parseApiTime(first.status?.heartbeatTime);
+  await waitForNodeState(name, 'a newer heartbeat', (o) => parseApiTime(o.status?.heartbeatTime) > lastBeat, 60_000);
 });
 
 test('a 409 on the status write (a concurrent writer) is re-read and retried', async (t) => {

@@ -5,7 +5,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { ExecutionContext } from 'ava';
 import * as k8s from '@kubernetes/client-node';
-import { ApBusModel, SystemClock } from '../../src/apbus/model/index.js';
+import { ApBusModel, SystemClock, type Clock } from '../../src/apbus/model/index.js';
 import { topologyFromObject } from '../../src/apbus/topology.js';
 import type {
   APNodeState,
@@ -32,12 +32,13 @@ export interface CardDef {
   domains: string | string[];
 }
 
-/** A booted simulated node whose clock is real time (host requests drain in real seconds). */
-export function simulatedModel(name: string, cards: CardDef[], extra: Record<string, unknown> = {}): ApBusModel {
+/** A booted simulated node; its clock is real time (host requests drain in real seconds)
+ *  unless a test passes a ManualClock to drain them exactly when it says (model.tick). */
+export function simulatedModel(name: string, cards: CardDef[], extra: Record<string, unknown> = {}, clock: Clock = new SystemClock()): ApBusModel {
   const topology = topologyFromObject({
     nodes: [{ name, kernel: '6.10', maxDomainId: 84, cards: cards.map((c) => ({ type: 'CEX8C', ...c })), ...extra }],
   });
-  return ApBusModel.fromTopology(topology.nodes[0]!, { clock: new SystemClock() });
+  return ApBusModel.fromTopology(topology.nodes[0]!, { clock });
 }
 
 /** Starts an agent for the test and stops it (and deletes its APNodeState) at the end. */

@@ -29,6 +29,8 @@ class FakeApi {
   failures: unknown[] = [];
   /** Called before a patch is applied (a concurrent writer sneaks in here). */
   beforePatch?: () => void;
+  /** The next patchStatus calls never answer (a dead connection). */
+  hangs = 0;
 
   constructor(status?: NodeStateStatus) {
     this.object = { apiVersion: 'ap.s390x.io/v1alpha1', kind: 'APNodeState', metadata: { name: 'n1', uid: 'u1', resourceVersion: '1', generation: 1 }, spec: {}, ...(status ? { status } : {}) };
@@ -45,6 +47,10 @@ class FakeApi {
       get: async () => copy(),
       find: async () => copy(),
       patchStatus: async (_key: unknown, body: { metadata?: { resourceVersion?: string }; status?: unknown }) => {
+        if (this.hangs > 0) {
+          this.hangs--;
+          return new Promise<never>(() => undefined);
+        }
         const failure = this.failures.shift();
         if (failure) throw failure;
         this.beforePatch?.();
@@ -221,4 +227,62 @@ test('messages longer than the schema allows are cut, not refused whole (422)', 
   t.regex(c.message, /\(truncated\)$/);
   t.true(Buffer.byteLength(r.message) <= 32_768);
   t.false(r.message.includes('\uFFFD'), 'no broken multi-byte character');
+});
+
+test('with requestPass, a heartbeat carries the status of a pass run after it fell due; no pass, no heartbeat', async (t) => {
+  const clock = new FakeClock(0);
+  const api = new FakeApi();
+  let requests = 0;
+  let loopAlive = true;
+  const writer = new NodeStatusWriter({
+    client: api.client(),
+    nodeName: 'n1',
+    clock,
+    heartbeatMs: 1000,
+    requestPass: () => {
+      requests++;
+      // The loop answers with a fresh pass, unless it is stuck.
+      if (loopAlive) queueMicrotask(() => writer.offer(status({ apmask: `0x${requests}` }), 1));
+    },
+  });
+  writer.observe(api.object);
+  writer.offer(status(), 1);
+  const advance = async (ms: number) => {
+    for (let i = 0; i < ms; i += 50) {
+      clock.advance(50);
+      await settle();
+    }
+  };
+  await advance(100);
+  t.is(api.patches.length, 1, 'the first status goes out at once');
+  await advance(1000);
+  t.is(requests, 1, 'the heartbeat asked for a pass');
+  t.is(api.patches.length, 2);
+  t.is(api.object.status?.apmask, '0x1', "the heartbeat carried that pass's status");
+  loopAlive = false;
+  await advance(5000);
+  t.is(requests, 2, 'asked once more, and not again for the same heartbeat');
+  t.is(api.patches.length, 2, 'a stuck loop gets no heartbeat');
+  loopAlive = true;
+  writer.offer(status({ apmask: '0xaa' }), 1); // the loop recovers
+  await advance(100);
+  t.is(api.patches.length, 3);
+  t.is(api.object.status?.apmask, '0xaa');
+});
+
+test('a write that never answers times out, and the next one goes through', async (t) => {
+  const clock = new FakeClock(0);
+  const api = new FakeApi();
+  const writer = new NodeStatusWriter({ client: api.client(), nodeName: 'n1', clock, writeTimeoutMs: 5000, backoff: { initialMs: 100, maxMs: 100 } });
+  writer.observe(api.object);
+  api.hangs = 1;
+  writer.offer(status(), 1);
+  for (let i = 0; i < 120; i++) {
+    clock.advance(50);
+    await settle();
+  }
+  t.is(writer.stats().failures, 1);
+  t.regex(writer.stats().lastError ?? '', /no answer within 5 s/);
+  t.is(api.patches.length, 1, 'retried after the timeout');
+  await writer.stop();
 });
