@@ -5,6 +5,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { loadKubeConfig } from '../k8s/client.js';
 import { logger, type Logger } from '../log.js';
 import { Controller } from '../controller/controller.js';
+import { startDraController } from '../controller/dra.js';
 import type { Scope } from '../controller/context.js';
 import { kubernetesEvents } from '../controller/events.js';
 import { leaseLeadership, type LeaseSettings } from '../controller/leadership.js';
@@ -50,7 +51,10 @@ export async function startController(options: StartControllerOptions): Promise<
     ...(leadership ? { leadership } : {}),
   });
   await controller.start();
-  return { controller, stop: () => controller.stop(), isLeading: () => controller.isLeading() };
+  // DRA devices and ResourceClaims for KubeVirt guests (issue 7), on the same caches and leadership.
+  const shared = { caches: controller.caches, isLeading: () => controller.isLeading(), scope: options.scope, log };
+  const dra = await startDraController({ kubeConfig: options.kubeConfig, ...shared });
+  return { controller, stop: () => dra.stop().then(() => controller.stop()), isLeading: () => controller.isLeading() };
 }
 
 const USAGE = 'usage: apqn-operator controller [--kubeconfig PATH] [--leader-elect] [--metrics-port N]';

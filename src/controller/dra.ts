@@ -9,12 +9,13 @@ import {
   DRA_DRIVER,
   MANAGED_BY,
   MANAGED_BY_LABEL,
+  RESOURCE_API_VERSION,
   ResourceClaimType,
   ResourceSliceType,
   type ResourceClaim,
   type ResourceSlice,
 } from '../api/dra.js';
-import { ClaimType, CustomResourceClient, NodeStateType, ReservationType } from '../k8s/client.js';
+import { ClaimType, CustomResourceClient, NodeStateType, ReservationType, getJson, isNotFound } from '../k8s/client.js';
 import { Informer, customResourceSource, nodeSource, type NodeObject } from '../k8s/informer.js';
 import { WorkQueue, runWorkers } from '../k8s/workqueue.js';
 import { logger, type Logger } from '../log.js';
@@ -212,8 +213,28 @@ export class DraController {
   }
 }
 
-/** Starts the DRA side; pass the main Controller's caches and isLeading to share them. */
-export async function startDraController(options: DraControllerOptions): Promise<DraController> {
+/** Whether the API server serves resource.k8s.io/v1 (Kubernetes ≥ 1.34, or 1.33 with it enabled). */
+export async function draApiServed(kc: k8s.KubeConfig): Promise<boolean> {
+  try {
+    await getJson(kc, `/apis/${RESOURCE_API_VERSION}`);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
+/**
+ * Starts the DRA side; pass the main Controller's caches and isLeading to share them. Without
+ * resource.k8s.io/v1 on the server it logs why and returns a DRA side that does nothing.
+ */
+export async function startDraController(options: DraControllerOptions): Promise<Pick<DraController, 'stop' | 'stats'>> {
+  if (!(await draApiServed(options.kubeConfig))) {
+    (options.log ?? logger('controller-dra')).warn(
+      `the API server does not serve ${RESOURCE_API_VERSION}: no DRA devices or ResourceClaims; KubeVirt guests cannot use claims`,
+    );
+    return { stop: async () => undefined, stats: { syncs: { nodes: 0, claims: 0 }, leading: false } };
+  }
   const dra = new DraController(options);
   await dra.start();
   return dra;

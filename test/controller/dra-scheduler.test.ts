@@ -8,8 +8,6 @@ import * as k8s from '@kubernetes/client-node';
 import test from 'ava';
 import { CLAIM_REQUEST, DEVICE_CLASS, DRA_DRIVER, MANAGED_BY, MANAGED_BY_LABEL, draDeviceName, reservationSelector, type ResourceClaim } from '../../src/api/dra.js';
 import { API_VERSION } from '../../src/api/types.js';
-import { startDraController } from '../../src/controller/dra.js';
-import { logger } from '../../src/log.js';
 import { eventually, kubeConfig } from '../support/cluster.js';
 import { condition, harness, twoCardNode } from './runtime-support.js';
 import { applyDeviceClassFromDeploy, cordon, publishedDevices, resourceClaimClient, schedulableNode } from './dra-support.js';
@@ -73,16 +71,7 @@ test('a launcher pod gets exactly the reservation device and its node; the claim
   await h.agent('b', twoCardNode);
   await schedulableNode(t, h.node('a'), schedulable);
   await schedulableNode(t, h.node('b'), schedulable);
-  const running = await h.controller();
-  const dra = await startDraController({
-    kubeConfig: kubeConfig(),
-    caches: running.controller.caches,
-    isLeading: () => running.isLeading(),
-    scope: { namespace: h.ns, nodes: (n) => n.startsWith(`${h.ns}-`) },
-    log: logger('controller-dra', { test: h.ns }),
-    leaderPollMs: 100,
-  });
-  t.teardown(() => dra.stop());
+  await h.controller(); // startController runs the DRA side too
 
   await h.reserve('vm1', { nodeName: h.node('a'), apqns: ['05.0004', '06.0004'], controlDomains: ['0004'] });
   const r = await h.waitFor('vm1', 'Ready', 'True');
@@ -159,16 +148,7 @@ test('a claim for a device on a cordoned node waits instead of landing on anothe
   await h.agent('b', twoCardNode);
   await schedulableNode(t, h.node('a'), schedulable);
   await schedulableNode(t, h.node('b'), schedulable);
-  const running = await h.controller();
-  const dra = await startDraController({
-    kubeConfig: kubeConfig(),
-    caches: running.controller.caches,
-    isLeading: () => running.isLeading(),
-    scope: { namespace: h.ns, nodes: (n) => n.startsWith(`${h.ns}-`) },
-    log: logger('controller-dra', { test: h.ns }),
-    leaderPollMs: 100,
-  });
-  t.teardown(() => dra.stop());
+  await h.controller(); // startController runs the DRA side too
 
   await h.reserve('vm2', { nodeName: h.node('b'), apqns: ['07.0005'] });
   const r = await h.waitFor('vm2', 'Ready', 'True');

@@ -79,7 +79,7 @@ export async function publishedDevices(node: string): Promise<Array<{ name: stri
   return current.flatMap((s) => s.spec.devices.map((d) => ({ name: d.name, attributes: (d.attributes ?? {}) as Record<string, { string?: string; int?: number }> })));
 }
 
-export async function startDra(t: ExecutionContext, ns: string, options: Partial<DraControllerOptions> = {}): Promise<DraController> {
+export async function startDra(t: ExecutionContext, ns: string, options: Partial<DraControllerOptions> = {}): Promise<Pick<DraController, 'stats' | 'stop'>> {
   const dra = await startDraController({
     kubeConfig: kubeConfig(),
     scope: { namespace: ns, nodes: (n) => n.startsWith(`${ns}-`) },
