@@ -1,11 +1,10 @@
-// `apqn-operator agent` argument handling, the simulated-node lookup, and the probe server —
-// the parts that need no API server.
+// `apqn-operator agent` argument handling and the simulated-node lookup — the parts that need
+// no API server.
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { run, simulatedNodeFromFile } from '../../src/commands/agent.js';
-import { startHealthServer } from '../../src/agent/health-server.js';
 
 const topology = `nodes:
   - name: node-a
@@ -65,17 +64,3 @@ for (const c of usageCases) {
     }
   });
 }
-
-test('probe server: /healthz and /readyz follow the agent, other paths 404', async (t) => {
-  const state = { healthy: true, ready: false };
-  const server = await startHealthServer({ isHealthy: () => state.healthy, isReady: () => state.ready }, 0, '127.0.0.1');
-  t.teardown(() => server.close());
-  const get = async (p: string) => (await fetch(`http://127.0.0.1:${server.port}${p}`)).status;
-  t.is(await get('/healthz'), 200);
-  t.is(await get('/readyz'), 503);
-  state.ready = true;
-  state.healthy = false;
-  t.is(await get('/readyz'), 200);
-  t.is(await get('/healthz'), 503);
-  t.is(await get('/metrics'), 404);
-});
