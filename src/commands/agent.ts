@@ -20,17 +20,19 @@ import { serveMetrics, type MetricsServer } from '../metrics/server.js';
 import { AgentRuntime, DEFAULT_RESCAN_MS, type AgentRuntimeOptions, type AgentStats } from '../agent/runtime.js';
 import { DEFAULT_HEARTBEAT_MS } from '../agent/status-writer.js';
 import { kubernetesEventSink } from '../agent/k8s-event-sink.js';
+import { DRA_FLAGS, DRA_USAGE, draSettingsFromFlags, type DraSettings } from '../agent/dra/flags.js';
+import { startDraPlugin, type DraPlugin } from '../agent/dra/plugin.js';
 
 export const summary = "the node agent: applies APNodeState.spec to the node's AP bus and reports it";
 
 const USAGE = `usage: apqn-operator agent --node NAME [--sysfs-root /sys | --simulate TOPOLOGY.yaml]
                            [--kubeconfig PATH] [--rescan-seconds 2] [--heartbeat-seconds 10]
-                           [--metrics-port N]
+                           [--metrics-port N] [--dra-plugin [DRA DIRECTORIES]]
 
 Obeys APNodeState/NAME.spec on this node's AP bus and writes its status. --node defaults to
 $NODE_NAME. --simulate runs node NAME of a topology file on the in-memory model instead of the
 real sysfs. --metrics-port serves /metrics (Prometheus), /healthz and /readyz.
-`;
+${DRA_USAGE}`;
 
 export interface StartAgentOptions
   extends Pick<
@@ -50,6 +52,8 @@ export interface StartAgentOptions
   clock?: Clock;
   /** Record events through the API server (default true). */
   recordEvents?: boolean;
+  /** Also serve the kubelet DRA plugin (KubeVirt guests, issue 7). */
+  dra?: DraSettings;
 }
 
 export interface RunningAgent {
@@ -60,6 +64,8 @@ export interface RunningAgent {
   /** The model's virtual sysfs, when simulated: write it to change the bus behind the agent's back. */
   readonly io?: VirtualSysfs;
   readonly runtime: AgentRuntime;
+  /** The kubelet DRA plugin, when started with `dra`. */
+  readonly dra?: DraPlugin;
   /** Resolves once the APNodeState was read (or created) and a first status written. */
   ready(): Promise<void>;
   stats(): AgentStats;
@@ -80,15 +86,18 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     events: options.events ?? (options.recordEvents === false ? undefined : kubernetesEventSink(options.kubeConfig, options.nodeName, log)),
   });
+  const { kubeConfig, nodeName } = options;
+  const dra = options.dra ? await startDraPlugin({ ...options.dra, kubeConfig, nodeName, io: backend.io, log }) : undefined;
   runtime.start();
   return {
     nodeName: options.nodeName,
     backend,
     ...(options.model ? { model: options.model, io } : {}),
     runtime,
+    ...(dra ? { dra } : {}),
     ready: () => runtime.ready(),
     stats: () => runtime.stats(),
-    stop: () => runtime.stop(),
+    stop: () => runtime.stop().then(() => dra?.stop()),
   };
 }
 
@@ -134,6 +143,7 @@ export async function run(args: string[]): Promise<number> {
       'heartbeat-seconds': 'number',
       'metrics-port': 'number',
       help: 'boolean',
+      ...DRA_FLAGS,
     });
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
@@ -177,7 +187,8 @@ export async function run(args: string[]): Promise<number> {
     throw err;
   }
   const kubeConfig = loadKubeConfig(flags.kubeconfig);
-  const agent = await startAgent({ kubeConfig, nodeName, ...(model ? { model } : { backend: backend! }), rescanMs, heartbeatMs, log });
+  const dra = draSettingsFromFlags(flags);
+  const agent = await startAgent({ kubeConfig, nodeName, ...(model ? { model } : { backend: backend! }), rescanMs, heartbeatMs, log, dra });
   log.info(flags.simulate ? 'agent running on a simulated node' : 'agent running', {
     sysfs: flags.simulate ? `simulated from ${flags.simulate}` : (flags['sysfs-root'] ?? '/sys'),
   });

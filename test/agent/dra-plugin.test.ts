@@ -8,7 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import { DRA_FLAGS, draSettingsFromFlags } from '../../src/agent/dra/flags.js';
 import { startDraPlugin, type DraPlugin } from '../../src/agent/dra/plugin.js';
+import { startAgent } from '../../src/commands/agent.js';
+import { parseFlags } from '../../src/util/args.js';
 import { CLAIM_REQUEST, DEVICE_CLASS, DRA_DRIVER, ResourceClaimType, draDeviceName, type ResourceClaim } from '../../src/api/dra.js';
 import { API_VERSION } from '../../src/api/types.js';
 import { CustomResourceClient, operatorClients } from '../../src/k8s/client.js';
@@ -204,4 +207,43 @@ test('stop removes both sockets', async (t) => {
   await s.plugin.stop();
   t.false(fs.existsSync(s.plugin.registrationSocket));
   t.false(fs.existsSync(s.plugin.pluginSocket));
+});
+
+test('startAgent with `dra` serves the plugin next to the agent loop; stop ends both', async (t) => {
+  const ns = await testNamespace(t, 'drap');
+  const node = `${ns}-node`;
+  const { model } = vfioNode(node);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'dra-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const agent = await startAgent({
+    kubeConfig: kubeConfig(),
+    nodeName: node,
+    model,
+    recordEvents: false,
+    log: logger('agent', { test: ns }),
+    dra: { registrationDir: path.join(root, 'reg'), pluginDir: path.join(root, 'plugin'), cdiDir: path.join(root, 'cdi'), metadataRoot: path.join(root, 'md') },
+  });
+  t.teardown(() => operatorClients(kubeConfig()).nodeStates.delete(node).then(() => undefined));
+  t.teardown(() => agent.stop());
+  await agent.ready();
+  const kubelet = new FakeKubelet();
+  t.teardown(() => kubelet.close());
+  const info = await kubelet.getInfo(path.join(root, 'reg', 'ap.s390x.io-reg.sock'));
+  t.is(info.endpoint, path.join(root, 'plugin', 'dra.sock'));
+  t.is(agent.dra?.pluginSocket, info.endpoint);
+  await agent.stop();
+  t.false(fs.existsSync(info.endpoint));
+});
+
+test('agent flags: --dra-plugin turns the plugin on; directory flags override the defaults', (t) => {
+  const parse = (args: string[]) => draSettingsFromFlags(parseFlags(args, { ...DRA_FLAGS }));
+  t.is(parse([]), undefined);
+  t.is(parse(['--cdi-dir', '/x']), undefined, 'directories alone do not start it');
+  t.deepEqual(parse(['--dra-plugin']), {});
+  t.deepEqual(parse(['--dra-plugin', '--dra-registration-dir=/r', '--dra-plugin-dir', '/p', '--cdi-dir', '/c', '--dra-metadata-dir', '/m']), {
+    registrationDir: '/r',
+    pluginDir: '/p',
+    cdiDir: '/c',
+    metadataRoot: '/m',
+  });
 });
