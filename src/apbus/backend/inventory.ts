@@ -6,9 +6,11 @@
 // - which attributes a queue has: the bus-level ones (config, counters, driver_override …)
 //   are the same on every queue, so one queue's listing tells them; the driver-level ones
 //   follow from the driver (cex4queue adds `online`, vfio_ap adds `status`). A queue bound to
-//   any other driver is listed on its own;
+//   any other driver is listed and read in full;
 // - vfio_ap `status` is read only for queues inside some mdev's matrix: for every other queue
-//   the kernel prints 'unassigned' by definition.
+//   the kernel prints 'unassigned' by definition;
+// - host request counters only where the host can have requests (see hostCounters below);
+// - a queue's config/chkstop are skipped only when its `online` already tells them.
 import type { SysfsIO } from '../sysfs-io.js';
 import { MDEV_UUID_RE, type Apqn } from '../ids.js';
 import { AP_DEVICES, BUS, CARD_NAME_RE, MATRIX, QUEUE_NAME_RE, busAttr } from './paths.js';
@@ -56,7 +58,9 @@ export function readInventory(io: SysfsIO): BusInventory {
     const adapter = Number.parseInt(card[1]!, 16);
     const dir = `${AP_DEVICES}/${entry}`;
     const entries = io.list(dir);
-    cards.push(readCard(io, adapter, dir, entries));
+    const { info, hostIdle } = readCard(io, adapter, dir, entries);
+    cards.push(info);
+    const context: CardContext = { card: info, hostIdle };
     for (const name of entries) {
       const q = QUEUE_NAME_RE.exec(name);
       // A queue directory sits under its own card; anything else is not a queue.
@@ -67,13 +71,13 @@ export function readInventory(io: SysfsIO): BusInventory {
       const driverAttrs = DRIVER_QUEUE_ATTRS[driver];
       let layout: QueueLayout | undefined;
       if (driverAttrs === undefined) {
-        layout = queueLayout(io.list(queueDir)); // a driver we do not know: look
+        layout = queueLayout(io.list(queueDir), false); // a driver we do not know: look, read all
       } else if ((layout = layouts.get(driver)) === undefined) {
         busQueueAttrs ??= io.list(queueDir).filter((a) => !DRIVER_LEVEL.has(a));
-        layout = queueLayout([...busQueueAttrs, ...driverAttrs]);
+        layout = queueLayout([...busQueueAttrs, ...driverAttrs], driver !== 'cex4queue');
         layouts.set(driver, layout);
       }
-      queues.push(readQueue(io, { adapter, domain }, queueDir, layout, driver, inMatrix[adapter * 256 + domain] === 1));
+      queues.push(readQueue(io, { adapter, domain }, queueDir, layout, driver, context, inMatrix[adapter * 256 + domain] === 1));
     }
   }
   cards.sort((a, b) => a.id - b.id);
@@ -119,7 +123,17 @@ function readCount(io: SysfsIO, dir: string, attrs: readonly string[], name: str
 
 const MODE_LETTER: Readonly<Record<CardMode, string>> = { CCA: 'C', EP11: 'P', Accel: 'A', Unknown: '' };
 
-function readCard(io: SysfsIO, id: number, dir: string, attrs: readonly string[]): CardInfo {
+/** What a card's queues are read against. */
+interface CardContext {
+  readonly card: CardInfo;
+  /** The card's requestq_count and pendingq_count both read 0: none of its queues has a host
+   *  request queued or pending. ap_card.c prints the sums of its queues' own counters (every
+   *  queue in ap_queues with this card), which are never negative, so a zero sum means zero
+   *  for each; the queues' files are then not read. A busy card's queues are read one by one. */
+  readonly hostIdle: boolean;
+}
+
+function readCard(io: SysfsIO, id: number, dir: string, attrs: readonly string[]): { info: CardInfo; hostIdle: boolean } {
   const hwtype = readCount(io, dir, attrs, 'hwtype');
   // `type` and `online` exist only while cex4card is bound; the mode then comes from the
   // function bits and the type is spelled the way zcrypt would ('CEX' + generation + mode).
@@ -127,7 +141,12 @@ function readCard(io: SysfsIO, id: number, dir: string, attrs: readonly string[]
   const functions = /[CPA]$/.test(printed) || !attrs.includes('ap_functions') ? undefined : io.read(`${dir}/ap_functions`);
   const mode = cardMode(printed, functions);
   const type = printed !== '' ? printed : hwtype >= 10 && hwtype <= 14 && mode !== 'Unknown' ? `CEX${hwtype - 6}${MODE_LETTER[mode]}` : '';
-  return {
+  const hostIdle =
+    attrs.includes('requestq_count') &&
+    attrs.includes('pendingq_count') &&
+    readCount(io, dir, attrs, 'requestq_count') === 0 &&
+    readCount(io, dir, attrs, 'pendingq_count') === 0;
+  const info: CardInfo = {
     id,
     hwtype,
     type,
@@ -137,9 +156,10 @@ function readCard(io: SysfsIO, id: number, dir: string, attrs: readonly string[]
     config: readFlag(io, dir, attrs, 'config', true),
     chkstop: readFlag(io, dir, attrs, 'chkstop', false),
   };
+  return { info, hostIdle };
 }
 
-/** Which attribute files a queue directory has. */
+/** Which attribute files a queue directory has, and what its driver lets us know unread. */
 interface QueueLayout {
   readonly online: boolean;
   readonly config: boolean;
@@ -149,9 +169,11 @@ interface QueueLayout {
   readonly requestCount: boolean;
   readonly status: boolean;
   readonly driverOverride: boolean;
+  /** The queue is bound to a known driver other than the host's (vfio_ap) or to none. */
+  readonly noHostRequests: boolean;
 }
 
-function queueLayout(attrs: readonly string[]): QueueLayout {
+function queueLayout(attrs: readonly string[], noHostRequests: boolean): QueueLayout {
   return {
     online: attrs.includes('online'),
     config: attrs.includes('config'),
@@ -161,6 +183,7 @@ function queueLayout(attrs: readonly string[]): QueueLayout {
     requestCount: attrs.includes('request_count'),
     status: attrs.includes('status'),
     driverOverride: attrs.includes('driver_override'),
+    noHostRequests,
   };
 }
 
@@ -172,20 +195,51 @@ function countAt(io: SysfsIO, path: string): number {
   return parseDecimal(io.read(path), path);
 }
 
-function readQueue(io: SysfsIO, apqn: Apqn, dir: string, has: QueueLayout, driver: string, inMatrix: boolean): QueueInfo {
+/**
+ * One queue. What is not read, and why the value is still the kernel's:
+ * - Host request counters of a queue that is not bound to cex4queue: only zcrypt (through
+ *   cex4queue) queues host requests on an AP queue, and taking a queue away from cex4queue
+ *   flushes them (ap_queue_prepare_remove) and leaves it uninitiated (ap_queue_remove), so
+ *   request_count reads "-" and requestq/pendingq read 0 (ap_queue.c). A queue that never
+ *   had cex4queue since it was created (vfio_ap or no driver from the start) is initiated by
+ *   the bus scan but has never had a host request: request_count 0, counters 0. A queue
+ *   caught between leaving cex4queue's directory and its flush reads as already gone, the
+ *   same answer a read a moment later gives.
+ * - requestq_count/pendingq_count of any queue of a card whose sums are 0 (CardContext).
+ * - config/chkstop of a cex4queue queue whose `online` reads 1 on a configured, running card:
+ *   zcrypt prints online as `aq->config && !aq->chkstop && zq->online` (kernels before
+ *   checkstop support: `aq->config && zq->online`), so online 1 means this queue is
+ *   configured and not checkstopped. The kernel keeps config/chkstop per queue (from each
+ *   queue's own TAPQ in ap_scan_domains), and they can differ from the card's for a while (a
+ *   card `config` write changes the card at once and its queues at the next scan), so any
+ *   queue with online 0, or on a card that is deconfigured or checkstopped, is read.
+ */
+function readQueue(
+  io: SysfsIO,
+  apqn: Apqn,
+  dir: string,
+  has: QueueLayout,
+  driver: string,
+  context: CardContext,
+  inMatrix: boolean,
+): QueueInfo {
   let vfioStatus: QueueInfo['vfioStatus'] = null;
   if (has.status) vfioStatus = inMatrix ? parseVfioStatus(io.read(`${dir}/status`), `${dir}/status`) : 'unassigned';
-  const requestq = has.requestq ? countAt(io, `${dir}/requestq_count`) : 0;
-  const pendingq = has.pendingq ? countAt(io, `${dir}/pendingq_count`) : 0;
+  const online = has.online ? flagAt(io, `${dir}/online`) : null;
+  const stateKnown = online === true && context.card.config && !context.card.chkstop;
+  const countersRead = !has.noHostRequests && !context.hostIdle;
+  const requestq = has.requestq && countersRead ? countAt(io, `${dir}/requestq_count`) : 0;
+  const pendingq = has.pendingq && countersRead ? countAt(io, `${dir}/pendingq_count`) : 0;
   return {
     apqn,
     driver,
-    online: has.online ? flagAt(io, `${dir}/online`) : null,
+    online,
     // Kernels before `config`/`chkstop` existed only showed configured, running queues.
-    config: has.config ? flagAt(io, `${dir}/config`) : true,
-    chkstop: has.chkstop ? flagAt(io, `${dir}/chkstop`) : false,
+    config: has.config && !stateKnown ? flagAt(io, `${dir}/config`) : true,
+    chkstop: has.chkstop && !stateKnown ? flagAt(io, `${dir}/chkstop`) : false,
     requestsInFlight: requestq + pendingq,
-    requestCount: has.requestCount ? parseRequestCount(io.read(`${dir}/request_count`), `${dir}/request_count`) : 0,
+    requestCount:
+      has.requestCount && !has.noHostRequests ? parseRequestCount(io.read(`${dir}/request_count`), `${dir}/request_count`) : 0,
     vfioStatus,
     driverOverride: has.driverOverride ? parseDriverOverride(io.read(`${dir}/driver_override`)) : null,
   };
