@@ -15,6 +15,11 @@ export interface SysfsIO {
   exists(path: string): boolean;
 }
 
+/** A path normalizeSysfsPath returns unchanged: names of sysfs characters (letters, digits,
+ *  '_', '.', ':', '@', '+', '-'), none starting with '.' (so no '.' or '..' segment), joined by
+ *  single '/', with no leading or trailing '/'. */
+const CLEAN_PATH_RE = /^[\w:@+-][\w.:@+-]*(?:\/[\w:@+-][\w.:@+-]*)*$/;
+
 /**
  * Turns user/agent input into a clean sysfs-relative path: accepts 'bus/ap', '/sys/bus/ap',
  * './bus/ap/', 'bus//ap'. Returns '' for the root itself. Rejects (SysfsError) anything that
@@ -23,6 +28,9 @@ export interface SysfsIO {
  * characters, backslashes and percent-encoding (sysfs names never contain them, so they can only be tricks).
  */
 export function normalizeSysfsPath(path: string): string {
+  // The common case first, in one regex: a path the backend built is already clean and is
+  // returned as it is (an inventory passes thousands of them).
+  if (typeof path === 'string' && CLEAN_PATH_RE.test(path)) return path;
   if (typeof path !== 'string') throw new SysfsError('EINVAL', String(path), 'path is not a string');
   if (path.includes('\0')) throw new SysfsError('EINVAL', path, 'path contains a NUL byte');
   if (/[\x00-\x1f\x7f]/.test(path)) throw new SysfsError('EINVAL', path, 'path contains a control character');

@@ -20,30 +20,6 @@ import { normalizeSysfsPath, type SysfsIO } from './sysfs-io.js';
 const PAGE_SIZE = 4096;
 const MAX_SYMLINK_HOPS = 40;
 
-/** Characters of plain sysfs names (a name never starts with '.'). */
-const NAME_CHAR = new Uint8Array(128);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:@+-') NAME_CHAR[c.charCodeAt(0)] = 1;
-const DOT = 46;
-const SLASH = 47;
-
-/** Is this a path normalizeSysfsPath() would return unchanged: plain names joined by single
- *  '/', none starting with '.'? Checked first because it is cheap (inventories read
- *  thousands of attributes). */
-function isCleanPath(path: string): boolean {
-  let segmentStart = true;
-  for (let i = 0; i < path.length; i++) {
-    const c = path.charCodeAt(i);
-    if (c === SLASH) {
-      if (segmentStart) return false;
-      segmentStart = true;
-      continue;
-    }
-    if (c >= 128 || NAME_CHAR[c] === 0 || (segmentStart && c === DOT)) return false;
-    segmentStart = false;
-  }
-  return !segmentStart;
-}
-
 interface Resolved {
   node: SysfsNode;
   /** Canonical path of the node (links followed), as components. */
@@ -64,8 +40,8 @@ export class VirtualSysfs implements SysfsIO {
   }
 
   read(path: string): string {
-    const rel = normalize(path);
-    const node = this.#resolve(rel, true).node;
+    const rel = normalizeSysfsPath(path);
+    const node = this.#lookup(rel, true);
     if (node.kind === 'dir') throw new SysfsError('EISDIR', rel);
     if (node.kind !== 'file' || !node.readable) throw new SysfsError('EACCES', rel, 'attribute is write-only');
     try {
@@ -76,8 +52,8 @@ export class VirtualSysfs implements SysfsIO {
   }
 
   write(path: string, value: string): void {
-    const rel = normalize(path);
-    const node = this.#resolve(rel, true).node;
+    const rel = normalizeSysfsPath(path);
+    const node = this.#lookup(rel, true);
     if (node.kind === 'dir') throw new SysfsError('EISDIR', rel);
     if (node.kind !== 'file' || !node.writable) throw new SysfsError('EACCES', rel, 'attribute is read-only');
     if (value.length === 0) return;
@@ -89,8 +65,8 @@ export class VirtualSysfs implements SysfsIO {
   }
 
   list(path: string): string[] {
-    const rel = normalize(path);
-    const node = this.#resolve(rel, true).node;
+    const rel = normalizeSysfsPath(path);
+    const node = this.#lookup(rel, true);
     if (node.kind !== 'dir') throw new SysfsError('ENOTDIR', rel);
     try {
       return node.entries().sort();
@@ -100,16 +76,16 @@ export class VirtualSysfs implements SysfsIO {
   }
 
   readlink(path: string): string {
-    const rel = normalize(path);
-    const node = this.#resolve(rel, false).node;
+    const rel = normalizeSysfsPath(path);
+    const node = this.#lookup(rel, false);
     if (node.kind !== 'link') throw new SysfsError('EINVAL', rel, 'not a symbolic link');
     return node.target;
   }
 
   exists(path: string): boolean {
-    const rel = normalize(path);
+    const rel = normalizeSysfsPath(path);
     try {
-      this.#resolve(rel, true);
+      this.#lookup(rel, true);
       return true;
     } catch (err) {
       if (err instanceof SysfsError) return false;
@@ -120,11 +96,50 @@ export class VirtualSysfs implements SysfsIO {
   /** Where a path leads (links followed), e.g. 'bus/ap/devices/05.0004' ->
    *  'devices/ap/card05/05.0004'. */
   realpath(path: string): string {
-    return this.#resolve(normalize(path), true).where.join('/');
+    return this.#resolve(normalizeSysfsPath(path), true).where.join('/');
   }
 
-  /** The parent directory comes from the cache when it can; the last component is looked up
-   *  every time (attribute nodes are cheap, and no contents are ever cached). */
+  /** The node at `rel`. The hot path (a file or directory in a directory already resolved)
+   *  allocates nothing but the node: the parent comes from the cache and only a link as the
+   *  last component, or a miss, takes the full walk (which also raises the right errno). */
+  #lookup(rel: string, followLast: boolean): SysfsNode {
+    if (rel === '') return this.#root;
+    const slash = rel.lastIndexOf('/');
+    const parent = slash < 0 ? this.#root : this.#parentDir(rel.slice(0, slash));
+    if (parent !== undefined) {
+      let child: SysfsNode | undefined;
+      try {
+        child = parent.child(slash < 0 ? rel : rel.slice(slash + 1));
+      } catch (err) {
+        throw translate(err, rel);
+      }
+      if (child !== undefined && (child.kind !== 'link' || !followLast)) return child;
+    }
+    return this.#resolve(rel, followLast).node;
+  }
+
+  /** The directory at `dirPath` (links followed) from the cache, resolving and caching it on
+   *  a miss; undefined when it is not a directory (the caller's full walk reports why). */
+  #parentDir(dirPath: string): DirNode | undefined {
+    if (this.#dirsGeneration !== this.model.generation) {
+      this.#dirs.clear();
+      this.#dirsGeneration = this.model.generation;
+    }
+    const cached = this.#dirs.get(dirPath);
+    if (cached !== undefined) return cached.node as DirNode;
+    let resolved: Resolved;
+    try {
+      resolved = this.#resolve(dirPath, true);
+    } catch (err) {
+      if (err instanceof SysfsError) return undefined;
+      throw err;
+    }
+    if (resolved.node.kind !== 'dir') return undefined;
+    this.#dirs.set(dirPath, resolved);
+    return resolved.node;
+  }
+
+  /** Where `rel` leads, with the canonical path (for realpath and the directory cache). */
   #resolve(rel: string, followLast: boolean): Resolved {
     if (rel === '') return { node: this.#root, where: [] };
     if (this.#dirsGeneration !== this.model.generation) {
@@ -180,10 +195,6 @@ export class VirtualSysfs implements SysfsIO {
     }
     return { node, where };
   }
-}
-
-function normalize(path: string): string {
-  return typeof path === 'string' && isCleanPath(path) ? path : normalizeSysfsPath(path);
 }
 
 /** Kernel errors from show/store/lookup, reported against the path. */
