@@ -3,12 +3,34 @@
 // absolute paths, and each operation resolves symlinks and refuses targets outside the
 // root before it opens anything. sysfs itself is full of symlinks (bus/ap/devices/* ->
 // devices/ap/*), so following them is normal; leaving the root through one is not.
+//
+// Reads are the hot path (an inventory of a 5,440-queue node reads ~17,000 attributes), so
+// they do not resolve the whole path each time. Instead each instance keeps the set of
+// directories it has verified to be plain directories inside the root: a directory is
+// verified once, by lstat of its name inside its verified parent (not a symlink, a
+// directory), so its path below the resolved root is already its real path. A read of
+// <verified dir>/<name> is then one open(O_NOFOLLOW) of that path: the directory part needs
+// no check, and O_NOFOLLOW refuses a symlink as the last component (ELOOP), which sends the
+// read down the checked slow path (realpath, refuse outside, open, re-check the opened fd).
+//
+// The window this leaves: a verified directory replaced by a symlink later would be
+// followed by a read. On a real host that cannot happen: sysfs (kernfs) has no symlink,
+// rename or mkdir for userspace, not even for root; only the kernel adds and removes
+// entries, and it never turns a directory into a link. In a test tree only the tree's owner
+// can do it. Writes, which are where an escape would do harm, never use the verified set:
+// each one resolves the whole path with realpath, refuses anything outside the root, opens
+// with O_NOFOLLOW, and re-checks what was opened through /proc/self/fd before it writes.
+// A cached directory that disappears (a card removed) just fails the fast open: the entry
+// is dropped and the slow path gives the answer (ENOENT).
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { SysfsError, errnoExplanation, isErrno } from './errno.js';
 import { normalizeSysfsPath, type SysfsIO } from './sysfs-io.js';
 
 const { O_RDONLY, O_WRONLY, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
+
+/** Reads go through one buffer: a sysfs attribute prints at most a page. */
+const READ_CHUNK = 16 * 1024;
 
 /** Maps a node fs error to SysfsError; codes outside our Errno set become EIO naming them. */
 function toSysfsError(err: unknown, path: string): SysfsError {
@@ -23,6 +45,10 @@ function toSysfsError(err: unknown, path: string): SysfsError {
 export class RealSysfs implements SysfsIO {
   readonly root: string;
   #resolvedRoot: string | undefined;
+  /** Directories (relative paths) verified to be real directories inside the root, reached
+   *  through no symlink: `${root}/${dir}` is their real path. */
+  readonly #verifiedDirs = new Set<string>();
+  readonly #buffer = Buffer.allocUnsafe(READ_CHUNK);
 
   constructor(root = '/sys') {
     this.root = nodePath.resolve(root);
@@ -30,17 +56,24 @@ export class RealSysfs implements SysfsIO {
 
   read(path: string): string {
     const rel = normalizeSysfsPath(path);
-    return this.#guard(rel, () => {
-      const fd = this.#open(rel, O_RDONLY | O_NOFOLLOW);
+    const slash = rel.lastIndexOf('/');
+    const dir = slash < 0 ? '' : rel.slice(0, slash);
+    if (rel !== '' && this.#verifiedDir(dir)) {
+      let fd: number | undefined;
       try {
-        return fs.readFileSync(fd, 'utf8');
-      } finally {
-        fs.closeSync(fd);
+        fd = fs.openSync(`${this.#rootReal()}/${rel}`, O_RDONLY | O_NOFOLLOW);
+      } catch {
+        // A link as the last component (ELOOP), or the directory changed or went: the
+        // checked path decides, and the directory is verified again next time.
+        this.#verifiedDirs.delete(dir);
       }
-    });
+      if (fd !== undefined) return this.#guard(rel, () => this.#readAndClose(fd));
+    }
+    return this.#guard(rel, () => this.#readAndClose(this.#open(rel, O_RDONLY | O_NOFOLLOW)));
   }
 
-  /** One write() of exactly `value` to an existing attribute: never creates a file. */
+  /** One write() of exactly `value` to an existing attribute: never creates a file. Always
+   *  the fully checked path, never the verified-directory shortcut of reads. */
   write(path: string, value: string): void {
     const rel = normalizeSysfsPath(path);
     this.#guard(rel, () => {
@@ -66,6 +99,7 @@ export class RealSysfs implements SysfsIO {
   list(path: string): string[] {
     const rel = normalizeSysfsPath(path);
     return this.#guard(rel, () => {
+      if (this.#verifiedDir(rel)) return fs.readdirSync(rel === '' ? this.#rootReal() : `${this.#rootReal()}/${rel}`).sort();
       // Open (and so verify) the resolved directory before reading its entries.
       const fd = this.#open(rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
       fs.closeSync(fd);
@@ -105,6 +139,32 @@ export class RealSysfs implements SysfsIO {
     return this.#resolvedRoot;
   }
 
+  /** Whether `dir` (clean, relative) is a directory reached from the root through no
+   *  symlink; verified once per instance, one lstat per directory on top of its parent's. */
+  #verifiedDir(dir: string): boolean {
+    if (this.#verifiedDirs.has(dir)) return true;
+    let ok: boolean;
+    if (dir === '') {
+      try {
+        ok = fs.statSync(this.#rootReal(), { throwIfNoEntry: false })?.isDirectory() === true;
+      } catch {
+        ok = false;
+      }
+    } else {
+      const slash = dir.lastIndexOf('/');
+      if (!this.#verifiedDir(slash < 0 ? '' : dir.slice(0, slash))) return false;
+      let stats: fs.Stats | undefined;
+      try {
+        stats = fs.lstatSync(`${this.#rootReal()}/${dir}`, { throwIfNoEntry: false });
+      } catch {
+        stats = undefined; // ENOTDIR, EACCES …: not verifiable, the slow path reports it
+      }
+      ok = stats !== undefined && stats.isDirectory() && !stats.isSymbolicLink();
+    }
+    if (ok) this.#verifiedDirs.add(dir);
+    return ok;
+  }
+
   /** The fully resolved path of `rel`, which must exist and lie inside the root. */
   #realInside(rel: string): string {
     const rootReal = this.#rootReal();
@@ -129,6 +189,27 @@ export class RealSysfs implements SysfsIO {
       throw new SysfsError('EACCES', rel, 'path resolves outside the sysfs root');
     }
     return fd;
+  }
+
+  /** The whole file, then closes `fd`. A read shorter than asked for is the end of the file:
+   *  a regular file reads short only at its end, and a sysfs attribute delivers everything its
+   *  show function printed (at most a page) in the first read. */
+  #readAndClose(fd: number): string {
+    try {
+      const buffer = this.#buffer;
+      const n = fs.readSync(fd, buffer, 0, buffer.length, null);
+      if (n < buffer.length) return buffer.toString('utf8', 0, n);
+      const chunks = [Buffer.from(buffer)];
+      for (;;) {
+        const chunk = Buffer.allocUnsafe(READ_CHUNK);
+        const got = fs.readSync(fd, chunk, 0, chunk.length, null);
+        if (got === 0) break;
+        chunks.push(chunk.subarray(0, got));
+      }
+      return Buffer.concat(chunks).toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   #guard<T>(rel: string, op: () => T): T {
