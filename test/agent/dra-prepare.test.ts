@@ -20,6 +20,8 @@ import { CLAIM_REQUEST, DRA_DRIVER, draDeviceName, type ResourceClaim } from '..
 import type { MdevIntent } from '../../src/api/types.js';
 import { readMdevVfio } from '../../src/apbus/backend/vfio-device.js';
 import { SysfsError } from '../../src/apbus/errno.js';
+import { RealSysfs } from '../../src/apbus/real-sysfs.js';
+import { renderSysfs } from '../../src/apbus/render.js';
 import { makeMdev, vfioNode } from './dra-support.js';
 
 const NODE = 'node-a';
@@ -54,6 +56,16 @@ test('the mdev VFIO facts: IOMMU group from the link, device API from the type',
   t.is(readMdevVfio(io, OTHER_UUID.toUpperCase()).iommuGroup, 1);
   const missing = t.throws(() => readMdevVfio(io, '22222222-2222-4333-8444-555555555555'));
   t.true(missing instanceof SysfsError && missing.errno === 'ENOENT');
+});
+
+test('the same VFIO facts from a real on-disk sysfs tree (links followed by the file system)', (t) => {
+  const { io } = node();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'apqn-dra-sysfs-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  renderSysfs(io, dir);
+  const real = new RealSysfs(dir);
+  t.deepEqual(readMdevVfio(real, UUID), readMdevVfio(io, UUID));
+  t.deepEqual(planPrepare(ref, rc([{}]), NODE, [intent], real), planPrepare(ref, rc([{}]), NODE, [intent], io));
 });
 
 test('prepare: the allocated device of this node, its mdev and /dev/vfio group', (t) => {
