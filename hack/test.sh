@@ -17,4 +17,4 @@ fi
 bin="$(bash hack/build-controlplane.sh)"
 export APQN_CONTROLPLANE_BIN="$bin"
 export APQN_LOG_LEVEL="${APQN_LOG_LEVEL:-warn}"
-exec node --import=tsx test/support/with-controlplane.ts -- npx ava "$@"
+exec node --import=tsx test/support/with-controlplane.ts -- bash hack/run-ava.sh "$@"
