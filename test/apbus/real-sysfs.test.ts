@@ -230,6 +230,10 @@ const normal: Array<[string, string]> = [
   ['.', ''],
   ['./bus//ap/./apmask/', 'bus/ap/apmask'],
   ['//sys//bus', 'bus'],
+  ['devices/ap/card05/05.0004/driver_override', 'devices/ap/card05/05.0004/driver_override'],
+  ['a..b/c.d', 'a..b/c.d'],
+  ['bus/ap/', 'bus/ap'],
+  ['.hidden/x', '.hidden/x'],
 ];
 for (const [input, want] of normal) {
   test(`normalizeSysfsPath(${JSON.stringify(input)}) = ${JSON.stringify(want)}`, (t) => {
@@ -246,9 +250,94 @@ const abnormal: Array<[string, string]> = [
   ['a\0b', 'EINVAL'],
   ['a%2fb', 'EINVAL'],
   ['a\\b', 'EINVAL'],
+  ['bus/ap/..', 'EINVAL'],
+  ['bus/./..', 'EINVAL'],
+  ['bus/ap\x7f', 'EINVAL'],
 ];
 for (const [input, errno] of abnormal) {
   test(`normalizeSysfsPath refuses ${JSON.stringify(input)} with ${errno}`, (t) => {
     t.is(errnoOf(() => normalizeSysfsPath(input)), errno);
   });
 }
+
+// ------------------------------------------------------------ verified-directory cache
+
+test('a directory swapped for a symlink to outside after reads cached it: a write through it is refused', (t) => {
+  const { sysfs, root, tmp } = tree();
+  t.is(sysfs.read('devices/ap/card05/05.0004/online'), '1\n', 'caches devices/ap/card05/05.0004');
+  const queue = path.join(root, 'devices/ap/card05/05.0004');
+  fs.rmSync(queue, { recursive: true });
+  fs.writeFileSync(path.join(tmp, 'outside', 'online'), SECRET);
+  fs.symlinkSync(path.join(tmp, 'outside'), queue);
+  t.is(errnoOf(() => sysfs.write('devices/ap/card05/05.0004/online', 'pwned\n')), 'EACCES');
+  t.is(fs.readFileSync(path.join(tmp, 'outside', 'online'), 'utf8'), SECRET, 'the file outside was not written');
+  fs.rmSync(path.join(tmp, 'outside', 'online'));
+  t.true(outsideUntouched(tmp));
+});
+
+test('an attribute swapped for a symlink to outside after its directory was cached is refused for read and write', (t) => {
+  const { sysfs, root, tmp } = tree();
+  t.is(sysfs.read('devices/ap/card05/type'), 'CEX8P\n');
+  const attr = path.join(root, 'devices/ap/card05/type');
+  fs.rmSync(attr);
+  fs.symlinkSync(path.join(tmp, 'secret'), attr);
+  t.is(errnoOf(() => sysfs.read('devices/ap/card05/type')), 'EACCES');
+  t.is(errnoOf(() => sysfs.write('devices/ap/card05/type', 'pwned\n')), 'EACCES');
+  t.true(outsideUntouched(tmp));
+});
+
+test('an attribute replaced by a symlink inside the root is followed, as before the cache', (t) => {
+  const { sysfs, root } = tree();
+  t.is(sysfs.read('devices/ap/card05/type'), 'CEX8P\n');
+  const attr = path.join(root, 'devices/ap/card05/type');
+  fs.rmSync(attr);
+  fs.symlinkSync('../../../bus/ap/apmask', attr);
+  t.is(sysfs.read('devices/ap/card05/type'), APMASK);
+});
+
+test('a cached directory that goes away reads ENOENT, and reads again when it comes back', (t) => {
+  const { sysfs, root } = tree();
+  t.is(sysfs.read('devices/ap/card05/05.0004/online'), '1\n');
+  const card = path.join(root, 'devices/ap/card05');
+  fs.rmSync(card, { recursive: true });
+  t.is(errnoOf(() => sysfs.read('devices/ap/card05/05.0004/online')), 'ENOENT');
+  t.is(errnoOf(() => sysfs.list('devices/ap/card05')), 'ENOENT');
+  fs.mkdirSync(path.join(card, '05.0004'), { recursive: true });
+  fs.writeFileSync(path.join(card, '05.0004/online'), '0\n');
+  t.is(sysfs.read('devices/ap/card05/05.0004/online'), '0\n');
+  t.deepEqual(sysfs.list('devices/ap/card05'), ['05.0004']);
+});
+
+test('a directory reached through a symlink is never cached: a retargeted link is followed at once', (t) => {
+  const { sysfs, root } = tree();
+  t.is(sysfs.read('bus/ap/devices/card05/type'), 'CEX8P\n');
+  fs.mkdirSync(path.join(root, 'devices/ap/card06'));
+  fs.writeFileSync(path.join(root, 'devices/ap/card06/type'), 'CEX7C\n');
+  const link = path.join(root, 'bus/ap/devices/card05');
+  fs.rmSync(link);
+  fs.symlinkSync('../../../devices/ap/card06', link);
+  t.is(sysfs.read('bus/ap/devices/card05/type'), 'CEX7C\n');
+  t.deepEqual(sysfs.list('bus/ap/devices/card05'), ['type']);
+});
+
+test('a directory swapped for a symlink to outside after list cached it: a write through it is refused', (t) => {
+  const { sysfs, root, tmp } = tree();
+  t.deepEqual(sysfs.list('devices/ap/card05/05.0004'), ['online']);
+  const queue = path.join(root, 'devices/ap/card05/05.0004');
+  fs.rmSync(queue, { recursive: true });
+  fs.symlinkSync(path.join(tmp, 'outside'), queue);
+  t.is(errnoOf(() => sysfs.write('devices/ap/card05/05.0004/secret', 'pwned\n')), 'EACCES');
+  t.true(outsideUntouched(tmp));
+});
+
+test('read returns files of any size whole, and empty files as empty', (t) => {
+  const { sysfs, root } = tree();
+  const big = Array.from({ length: 5000 }, (_, i) => `${i.toString(16).padStart(4, '0')}\n`).join('');
+  fs.writeFileSync(path.join(root, 'bus/ap/big'), big);
+  fs.writeFileSync(path.join(root, 'bus/ap/empty'), '');
+  fs.writeFileSync(path.join(root, 'bus/ap/page'), 'x'.repeat(16 * 1024));
+  t.is(sysfs.read('bus/ap/big'), big);
+  t.is(sysfs.read('bus/ap/empty'), '');
+  t.is(sysfs.read('bus/ap/page'), 'x'.repeat(16 * 1024), 'exactly the read buffer');
+  t.is(sysfs.read('bus/ap/apmask'), APMASK, 'a small read after big ones');
+});
