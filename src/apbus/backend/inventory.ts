@@ -202,17 +202,20 @@ function countAt(io: SysfsIO, path: string): number {
  *   flushes them (ap_queue_prepare_remove) and leaves it uninitiated (ap_queue_remove), so
  *   request_count reads "-" and requestq/pendingq read 0 (ap_queue.c). A queue that never
  *   had cex4queue since it was created (vfio_ap or no driver from the start) is initiated by
- *   the bus scan but has never had a host request: request_count 0, counters 0. A queue
- *   caught between leaving cex4queue's directory and its flush reads as already gone, the
- *   same answer a read a moment later gives.
+ *   the bus scan but has never had a host request: request_count 0, counters 0. (A queue
+ *   read while the kernel is taking it from cex4queue — link gone, flush not yet done — is
+ *   reported as it is a moment later: no requests.)
  * - requestq_count/pendingq_count of any queue of a card whose sums are 0 (CardContext).
- * - config/chkstop of a cex4queue queue whose `online` reads 1 on a configured, running card:
- *   zcrypt prints online as `aq->config && !aq->chkstop && zq->online` (kernels before
- *   checkstop support: `aq->config && zq->online`), so online 1 means this queue is
- *   configured and not checkstopped. The kernel keeps config/chkstop per queue (from each
+ * - config/chkstop of a cex4queue queue whose `online` reads 1 on a card that reads
+ *   configured and not checkstopped: zcrypt prints online as
+ *   `aq->config && !aq->chkstop && zq->online`, so online 1 means this queue is configured
+ *   and not checkstopped. (Kernels from before checkstop support print
+ *   `aq->config && zq->online`; there the card's chkstop, which the bus scan sets together
+ *   with its queues', stands in.) The kernel keeps config/chkstop per queue (from each
  *   queue's own TAPQ in ap_scan_domains), and they can differ from the card's for a while (a
  *   card `config` write changes the card at once and its queues at the next scan), so any
- *   queue with online 0, or on a card that is deconfigured or checkstopped, is read.
+ *   other queue — online 0, not on cex4queue, or on a card that reads deconfigured or
+ *   checkstopped — has both read.
  */
 function readQueue(
   io: SysfsIO,
