@@ -151,7 +151,8 @@ test('kubectl apqn plan -f: the decision, the mask bits, the displaced queue and
   t.regex(r.stdout, /^ {2}aqmask clear 0006 \(to vfio_ap\)$/m);
   t.regex(r.stdout, /^ {2}07\.0006$/m, 'the EP11 queue in that column is displaced');
   t.regex(r.stdout, /^ {2}1\. aqmask clear 0006\n {2}2\. create mdev <new mdev>\n {2}3\. set matrix of mdev <new mdev> to 05,06 x 0006$/m);
-  t.false(r.stdout.includes('has not reached its current spec'), 'the stored node is settled');
+  // Not asserted: that the stored node is settled. The plan decides the whole cluster, and
+  // request-based reservations of tests running beside this one may be placed on these nodes.
 
   const after = {
     reservations: (await clients.reservations.list()).items.map((o) => `${o.metadata.namespace}/${o.metadata.name}@${o.metadata.resourceVersion}`).sort(),
