@@ -1,0 +1,47 @@
+// The benchmark's write counting over audit events: what is the run's, what is a heartbeat.
+import test from 'ava';
+import { AGENT_USER, CONTROLLER_USER, auditPolicy, countWrites, type AuditEvent } from '../../bench/operator-audit.js';
+
+const ev = (user: string, verb: string, resource: string, extra: Partial<NonNullable<AuditEvent['objectRef']>> = {}, more: Partial<AuditEvent> = {}): AuditEvent => ({
+  verb,
+  user: { username: user },
+  objectRef: { resource, ...extra },
+  responseStatus: { code: 200 },
+  stageTimestamp: '2026-01-01T00:00:00.000000Z',
+  ...more,
+});
+
+const nodes = new Set(['n-0', 'n-1']);
+const cases: Array<[string, AuditEvent, Partial<ReturnType<typeof countWrites>>]> = [
+  ['a finalizer patch of a reservation', ev(CONTROLLER_USER, 'patch', 'apqnreservations', { namespace: 'ns', name: 'r0' }), { reservation: 1, requests: 1 }],
+  ['a status patch of a reservation', ev(CONTROLLER_USER, 'patch', 'apqnreservations', { namespace: 'ns', subresource: 'status' }), { reservationStatus: 1, requests: 1 }],
+  ['a node spec patch', ev(CONTROLLER_USER, 'patch', 'apnodestates', { name: 'n-1' }), { nodeSpec: 1, requests: 1 }],
+  [
+    'a status patch carrying only heartbeatTime',
+    ev(AGENT_USER, 'patch', 'apnodestates', { name: 'n-0', subresource: 'status' }, { requestObject: { metadata: { resourceVersion: '5' }, status: { heartbeatTime: 'x' } } }),
+    { heartbeats: 1, requests: 1 },
+  ],
+  [
+    'a status patch with more than the heartbeat',
+    ev(AGENT_USER, 'patch', 'apnodestates', { name: 'n-0', subresource: 'status' }, { requestObject: { status: { heartbeatTime: 'x', mdevs: [] } } }),
+    { nodeStatus: 1, requests: 1 },
+  ],
+  ['an event in the run’s namespace', ev(AGENT_USER, 'create', 'events', { namespace: 'ns', apiGroup: 'events.k8s.io' }), { events: 1, requests: 1 }],
+  ['a DRA slice of a run node', ev(CONTROLLER_USER, 'update', 'resourceslices', { name: 'n-1-ap.s390x.io-0' }), { slices: 1, requests: 1 }],
+  ['a refused (409) write still counts, and as refused', ev(CONTROLLER_USER, 'patch', 'apqnreservations', { namespace: 'ns', subresource: 'status' }, { responseStatus: { code: 409 } }), { reservationStatus: 1, refused: 1, requests: 1 }],
+  ['a read is a request, not a write', ev(AGENT_USER, 'get', 'apqnreservations', { namespace: 'ns' }), { requests: 1 }],
+  ['a watch is neither', ev(CONTROLLER_USER, 'watch', 'apqnreservations', { namespace: 'ns' }), {}],
+  ['another namespace is not the run’s', ev(CONTROLLER_USER, 'patch', 'apqnreservations', { namespace: 'other' }), {}],
+  ['another node is not the run’s', ev(CONTROLLER_USER, 'patch', 'apnodestates', { name: 'n-10' }), {}],
+];
+const zero = { reservation: 0, reservationStatus: 0, nodeSpec: 0, nodeStatus: 0, heartbeats: 0, events: 0, slices: 0, refused: 0, requests: 0 };
+for (const [why, event, expected] of cases) {
+  test(`audit counting: ${why}`, (t) => t.deepEqual(countWrites([event], 'ns', nodes), { ...zero, ...expected }));
+}
+
+test('the audit policy logs status patch bodies and metadata of the operator’s accounts only', (t) => {
+  const policy = auditPolicy();
+  t.regex(policy, /level: Request[\s\S]*apnodestates\/status/);
+  t.true(policy.includes(CONTROLLER_USER) && policy.includes(AGENT_USER));
+  t.regex(policy.trim(), /- level: None$/);
+});
