@@ -28,7 +28,7 @@ export const DEFAULT_TOPOLOGY = path.join(repoRoot, 'examples/topology.yaml');
 /** Signals closer together than this are one Ctrl-C delivered twice (terminal + npm). */
 const SAME_SIGNAL_MS = 2000;
 
-const USAGE = `usage: apqn-operator dev [--topology FILE] [--kubeconfig-out PATH] [--scheduler] [--metrics-port N]
+const USAGE = `usage: apqn-operator dev [--topology FILE] [--kubeconfig-out PATH] [--scheduler=false] [--metrics-port N]
 
 Starts a local kube-apiserver + etcd (built from pinned sources the first time), installs the
 CRDs, registers a Node per simulated node of the topology (default examples/topology.yaml),
@@ -41,7 +41,8 @@ Runs until Ctrl-C (SIGINT) or SIGTERM, then stops everything it started (Ctrl-C 
 moment later, exits at once; etcd and kube-apiserver are still killed). The cluster lives
 only as long as this command: the kubeconfig is written to --kubeconfig-out, or to the control
 plane's temporary directory, and removed on exit either way.
---scheduler also runs a kube-scheduler. --metrics-port serves /metrics, /healthz and /readyz
+A kube-scheduler runs too, so KubeVirt-shaped pods with ResourceClaims get their DRA devices
+allocated and a node (--scheduler=false leaves it out). --metrics-port serves /metrics, /healthz and /readyz
 for the controller and every simulated agent (0 picks a free port).
 `;
 
@@ -130,6 +131,13 @@ export async function registerNodes(kc: k8s.KubeConfig, names: readonly string[]
     try {
       await core.createNode({ body: simulatedNodeObject(name) });
       log.info('node registered', { node: name });
+      // The TaintNodesByCondition admission plugin taints every new Node not-ready; the node
+      // lifecycle controller that would lift it does not run here, so the scheduler would never
+      // place a pod on a simulated node.
+      await core.patchNode(
+        { name, body: { spec: { taints: null } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
     }
@@ -141,7 +149,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   const controlPlane = await LocalControlPlane.start({
     ...(options.binDir ? { binDir: options.binDir } : {}),
     ...(options.kubeconfigPath ? { kubeconfigPath: options.kubeconfigPath } : {}),
-    scheduler: options.scheduler ?? false,
+    scheduler: options.scheduler ?? true,
     handleSignals: false,
     log: logger('controlplane'),
   });
@@ -260,7 +268,7 @@ export async function run(args: string[]): Promise<number> {
     const session = await startDev({
       topology,
       ...(kubeconfigOut ? { kubeconfigPath: kubeconfigOut } : {}),
-      scheduler: flags.scheduler ?? false,
+      scheduler: flags.scheduler ?? true,
       ...(port !== undefined ? { metricsPort: port } : {}),
       log,
     });
