@@ -29,8 +29,8 @@ test('examples/kubevirt/vmi.yaml uses the claim of examples/claim.yaml through r
   t.is(hostDevices[0]!.requestName, CLAIM_REQUEST);
 });
 
-test('docs/kubevirt.md names the driver, the class, the request and the KubeVirt settings', (t) => {
-  const doc = fs.readFileSync('docs/kubevirt.md', 'utf8');
+test('the README KubeVirt section names the driver, the class, the request and the KubeVirt settings', (t) => {
+  const doc = fs.readFileSync('README.md', 'utf8');
   for (const needle of [DRA_DRIVER, DEVICE_CLASS, `requestName: ${CLAIM_REQUEST}`, 'HostDevicesWithDRA', 'mediatedDeviceTypes: []', 'externalResourceProvider: true', 'VFIO AP Passthrough Device']) {
     t.true(doc.includes(needle), needle);
   }
