@@ -260,7 +260,8 @@ class ReadyWatch {
         for (const wake of w.waiters.splice(0)) wake();
       },
       (err: unknown) => {
-        if (err) log.warn('reservation watch ended', { error: String(err) });
+        // Ended by stop() (an abort) is the normal end; anything else would skew the timings.
+        if (err && (err as Error).name !== 'AbortError') log.warn('reservation watch ended', { error: String(err) });
       },
     );
     return w;
@@ -485,11 +486,14 @@ function report(singles: SingleResult[], results: SizeResult[], concurrency: num
     const w = r.writes;
     const n = r.size.reservations;
     const total = w.reservation + w.reservationStatus + w.nodeSpec + w.nodeStatus + w.events + w.slices;
-    const per = (x: number) => (x / Math.max(1, r.ready)).toFixed(2);
+    // Per Ready reservation; a size that ran out of time shows its totals instead.
+    const complete = r.ready === n;
+    const per = (x: number) => (complete ? (x / n).toFixed(2) : `${x}`);
+    const latency = (x: number) => (Number.isNaN(x) ? '—' : ms(x));
     const done = r.ready === n ? s(r.operatorMs) : `**${r.ready} of ${n}** Ready after ${s(r.operatorMs)}`;
     const release = Number.isNaN(r.releaseMs) ? '—' : s(r.releaseMs);
     lines.push(
-      `| ${n} × ${r.size.nodes} | ${done} | ${s(r.floor.ms)} | ${(r.operatorMs / r.floor.ms).toFixed(2)}×${r.ready === n ? '' : ' (at least)'} | ${ms(r.latency.p50)} / ${ms(r.latency.p99)} | ${per(total)} | ${per(w.reservation)}, ${per(w.reservationStatus)}, ${per(w.nodeSpec)}, ${per(w.nodeStatus)}, ${per(w.events)}, ${per(w.slices)} | ${w.heartbeats} | ${w.refused} | ${per(w.requests)} | ${(r.memory.peak / 2 ** 20).toFixed(0)} MB | ${release} |`,
+      `| ${n} × ${r.size.nodes} | ${done} | ${s(r.floor.ms)} | ${(r.operatorMs / r.floor.ms).toFixed(2)}×${r.ready === n ? '' : ' (at least)'} | ${latency(r.latency.p50)} / ${latency(r.latency.p99)} | ${per(total)}${complete ? '' : ' in total'} | ${per(w.reservation)}, ${per(w.reservationStatus)}, ${per(w.nodeSpec)}, ${per(w.nodeStatus)}, ${per(w.events)}, ${per(w.slices)} | ${w.heartbeats} | ${w.refused} | ${per(w.requests)} | ${(r.memory.peak / 2 ** 20).toFixed(0)} MB | ${release} |`,
     );
   }
   lines.push('', '| reservations × nodes | controller reconciles | time in reconciles | controller CPU |', '| --- | --- | --- | --- |');
