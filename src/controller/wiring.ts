@@ -18,13 +18,16 @@ function nodesOf(r: APQNReservation | undefined): string[] {
   return [r.status?.nodeName, r.spec?.nodeName].filter((n): n is string => !!n);
 }
 
-/** Reservations on `node` (placed or pinned there), and those not placed anywhere yet. */
+/** Reservations on `node` (placed or pinned there), and those that may still go to any node
+ *  (request-based, not placed yet). A reservation pinned to another node is not touched: its
+ *  placement, conflicts and mask plan depend on that node only. (Re-enqueueing every pinned but
+ *  not yet placed reservation on each event made a burst of N creates cost N² reconciles.) */
 function reservationsTouching(caches: Caches, scope: Scope, nodes: ReadonlySet<string>): string[] {
   return caches.reservations
     .list(scope.namespace)
     .filter((r) => {
       const on = nodesOf(r);
-      return on.length === 0 || !r.status?.nodeName || on.some((n) => nodes.has(n));
+      return on.length === 0 || on.some((n) => nodes.has(n));
     })
     .map(reservationKey);
 }
