@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import type { ExecutionContext } from 'ava';
+import { waitFor } from '../../src/k8s/controlplane.js';
 
 export function kubeconfigPath(): string {
   const p = process.env.APQN_TEST_KUBECONFIG;
@@ -54,22 +55,11 @@ export function kubectl(args: string[], input?: string): { status: number; stdou
 }
 
 /** Polls until `probe` returns a value (not undefined), or fails the test at the deadline. */
-export async function eventually<T>(
+export function eventually<T>(
   what: string,
   probe: () => Promise<T | undefined> | T | undefined,
   timeoutMs = 30_000,
   intervalMs = 100,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? ': ' + last.message : ''}`);
+  return waitFor(what, async () => probe(), timeoutMs, intervalMs);
 }
