@@ -72,6 +72,16 @@ function why(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** `parse(value)`, or undefined with the reason recorded under `where` (a bad entry is skipped). */
+function parsed<T>(parse: (text: string) => T, value: unknown, where: string, problems: string[]): T | undefined {
+  try {
+    return parse(value as string);
+  } catch (err) {
+    problems.push(`${where}: ${why(err)}`);
+    return undefined;
+  }
+}
+
 /** A list field: absent is empty; anything but an array is a problem. */
 function listOf(spec: Record<string, unknown>, field: string, problems: string[]): unknown[] {
   const v = spec[field];
@@ -91,11 +101,8 @@ function ids(list: unknown, parse: (t: string) => number, where: string, problem
   }
   const out = new Set<number>();
   for (const item of list) {
-    try {
-      out.add(parse(item as string));
-    } catch (err) {
-      problems.push(`${where}: ${why(err)}`);
-    }
+    const id = parsed(parse, item, where, problems);
+    if (id !== undefined) out.add(id);
   }
   return [...out].sort((a, b) => a - b);
 }
@@ -122,13 +129,8 @@ export function normalizeSpec(raw: NodeStateSpec | undefined | null): Normalized
         problems.push(`${where} must be {id, host: true|false}`);
         continue;
       }
-      let bit: number;
-      try {
-        bit = parse(entry.id as string);
-      } catch (err) {
-        problems.push(`${where}: ${why(err)}`);
-        continue;
-      }
+      const bit = parsed(parse, entry.id, where, problems);
+      if (bit === undefined) continue;
       const name = kind === 'apmask' ? formatAdapterId(bit) : formatDomainId(bit);
       const earlier = seen.get(bit);
       if (earlier !== undefined) {
@@ -152,13 +154,8 @@ export function normalizeSpec(raw: NodeStateSpec | undefined | null): Normalized
       problems.push(`${where} must be {apqn, driver}`);
       continue;
     }
-    let apqn: Apqn;
-    try {
-      apqn = parseApqn(entry.apqn as string);
-    } catch (err) {
-      problems.push(`${where}: ${why(err)}`);
-      continue;
-    }
+    const apqn = parsed(parseApqn, entry.apqn, where, problems);
+    if (apqn === undefined) continue;
     const driver = entry.driver;
     if (driver !== 'vfio_ap' && driver !== 'cex4queue') {
       problems.push(`${where}: driver ${JSON.stringify(driver)} is not vfio_ap or cex4queue`);
@@ -186,13 +183,8 @@ export function normalizeSpec(raw: NodeStateSpec | undefined | null): Normalized
       problems.push(`${where} must be {apqn, reservation, inUsePolicy, drainTimeoutSeconds}`);
       continue;
     }
-    let apqn: Apqn;
-    try {
-      apqn = parseApqn(entry.apqn as string);
-    } catch (err) {
-      problems.push(`${where}: ${why(err)}`);
-      continue;
-    }
+    const apqn = parsed(parseApqn, entry.apqn, where, problems);
+    if (apqn === undefined) continue;
     const name = formatApqn(apqn);
     let ok = true;
     if (typeof entry.reservation !== 'string' || entry.reservation === '') {
@@ -240,13 +232,8 @@ export function normalizeSpec(raw: NodeStateSpec | undefined | null): Normalized
       problems.push(`${where} must be {uuid, reservation, adapters, domains, controlDomains}`);
       continue;
     }
-    let uuid: string;
-    try {
-      uuid = parseMdevUuid(entry.uuid as string);
-    } catch (err) {
-      problems.push(`${where}: ${why(err)}`);
-      continue;
-    }
+    const uuid = parsed(parseMdevUuid, entry.uuid, where, problems);
+    if (uuid === undefined) continue;
     const at = `mdev ${uuid}`;
     if (byUuid.has(uuid)) {
       problems.push(`spec.mdevs lists ${uuid} twice`);
