@@ -5,7 +5,7 @@
 // cordoned node never lands elsewhere; a second claim for an allocated device stays
 // unschedulable. Fake Nodes stand in for kubelets (none runs here).
 import * as k8s from '@kubernetes/client-node';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { CLAIM_REQUEST, DEVICE_CLASS, DRA_DRIVER, MANAGED_BY, MANAGED_BY_LABEL, draDeviceName, reservationSelector, type ResourceClaim } from '../../src/api/dra.js';
 import { API_VERSION } from '../../src/api/types.js';
 import { eventually, kubeConfig } from '../support/cluster.js';
@@ -64,7 +64,8 @@ async function boundPod(ns: string, name: string): Promise<PodView> {
   }
 }
 
-test('a launcher pod gets exactly the reservation device and its node; the claim mirrors it; a second claim for that device waits', async (t) => {
+/** Two simulated nodes the scheduler may use, their agents, and the controller (with its DRA side). */
+async function twoSchedulableNodes(t: ExecutionContext) {
   applyDeviceClassFromDeploy();
   const h = await harness(t);
   await h.agent('a', twoCardNode);
@@ -72,6 +73,11 @@ test('a launcher pod gets exactly the reservation device and its node; the claim
   await schedulableNode(t, h.node('a'), schedulable);
   await schedulableNode(t, h.node('b'), schedulable);
   await h.controller(); // startController runs the DRA side too
+  return h;
+}
+
+test('a launcher pod gets exactly the reservation device and its node; the claim mirrors it; a second claim for that device waits', async (t) => {
+  const h = await twoSchedulableNodes(t);
 
   await h.reserve('vm1', { nodeName: h.node('a'), apqns: ['05.0004', '06.0004'], controlDomains: ['0004'] });
   const r = await h.waitFor('vm1', 'Ready', 'True');
@@ -142,13 +148,7 @@ test('a launcher pod gets exactly the reservation device and its node; the claim
 });
 
 test('a claim for a device on a cordoned node waits instead of landing on another node', async (t) => {
-  applyDeviceClassFromDeploy();
-  const h = await harness(t);
-  await h.agent('a', twoCardNode);
-  await h.agent('b', twoCardNode);
-  await schedulableNode(t, h.node('a'), schedulable);
-  await schedulableNode(t, h.node('b'), schedulable);
-  await h.controller(); // startController runs the DRA side too
+  const h = await twoSchedulableNodes(t);
 
   await h.reserve('vm2', { nodeName: h.node('b'), apqns: ['07.0005'] });
   const r = await h.waitFor('vm2', 'Ready', 'True');
