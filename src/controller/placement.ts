@@ -12,11 +12,11 @@
 //  4. the rest are scheduled oldest first (schedule.ts), each seeing the queues held so far;
 //  5. each node's holders compose its spec (node-spec.ts); vfio_ap holders whose pairs cannot
 //     be freed without moving a `driver: host` reservation's queue become conflicts.
-import type { APNodeState, APQNClaim, APQNReservation } from '../api/types.js';
+import type { APNodeState, APQNClaim, APQNReservation, Driver } from '../api/types.js';
 import { RESERVATION_FINALIZER, reservationKey } from '../api/types.js';
 import { type Apqn, apqnIndex, compareApqn, formatApqn, parseApqn, parseDomainId } from '../apbus/ids.js';
 import { boundClaimOf, byAge, conditionOf, type ClusterView } from './cluster-view.js';
-import { resolveHolders, type QueueWant } from './conflicts.js';
+import { resolveHolders, type ConflictResolution, type QueueWant } from './conflicts.js';
 import { mdevUuidFor } from './mdev-uuid.js';
 import { joinList } from './phrases.js';
 import { bindingModeOf, composeNodeSpec, type NodeComposition, type NodeMember } from './node-spec.js';
@@ -134,74 +134,108 @@ function candidateOf(view: ClusterView, state: APNodeState): NodeCandidate {
   return candidate;
 }
 
-export function decideCluster(view: ClusterView): ClusterDecision {
-  const decisions = new Map<string, ReservationDecision>();
-  const reservations = [...view.reservations].sort(byAge);
+/** Validates a spec; the incremental decider passes a memoised one (one parse per uid and generation). */
+export type SpecValidator = (r: APQNReservation) => ReturnType<typeof validateSpec>;
+export const validateReservation: SpecValidator = (r) => validateSpec(r.spec ?? ({} as APQNReservation['spec']));
 
-  // 1–2. Validate; collect sticky placements.
-  const wants: QueueWant[] = [];
-  const pending: ReservationDecision[] = [];
-  for (const r of reservations) {
-    const key = reservationKey(r);
-    const verdict = validateSpec(r.spec ?? ({} as APQNReservation['spec']));
-    const claim = boundClaimOf(view, r);
-    const deleting = r.metadata.deletionTimestamp !== undefined;
-    const d: ReservationDecision = {
-      key,
-      reservation: r,
-      standing: { kind: 'released' },
-      releasing: deleting && !claim,
-    };
-    if (claim) d.claim = claim;
-    if (r.metadata.uid && (r.spec?.driver ?? 'vfio_ap') === 'vfio_ap') d.mdevUUID = mdevUuidFor(r.metadata.uid);
-    if (verdict.ok) d.spec = verdict.spec;
-    else d.specProblem = verdict.problem;
-    decisions.set(key, d);
+/** A reservation after steps 1–2: its own facts, and what it wants from steps 3–4. */
+export interface PreDecision {
+  d: ReservationDecision;
+  /** A sticky placement (holding), for the conflict resolution. */
+  want?: QueueWant;
+  /** Valid and not placed yet: step 3 (explicit nodeName) or step 4 (request pool). */
+  pending: boolean;
+}
 
-    const recorded = recordedPlacement(r) ?? placementInSpec(view.nodeStates, key);
-    if (recorded && (deleting || claim)) {
-      // Held until released (deleting) or until the claim goes (claimed).
-      if (!d.spec) d.spec = recordedSpec(r);
-      else if (claim) d.spec = { ...d.spec, controlDomains: recordedSpec(r).controlDomains };
-      if (claim && !deleting && (!verdict.ok || !placementFits(verdict.spec, recorded))) {
-        d.claimWait = `claim ${claim.metadata.name} holds this reservation: the spec change waits until the claim is deleted; the queues stay ${joinList(recorded.apqns.map(formatApqn))} on node ${recorded.node}`;
-      }
-      wants.push({ reservation: r, node: recorded.node, apqns: recorded.apqns.map(formatApqn), holding: true });
-      d.standing = { kind: 'holds', ...recorded };
-      continue;
-    }
-    if (deleting) {
-      // Never held (or not any more): nothing to keep; conflicts.ts gives it nothing new.
-      continue;
-    }
-    if (!verdict.ok) {
-      d.standing = { kind: 'rejected', problem: verdict.problem };
-      continue;
-    }
-    if (recorded && placementFits(verdict.spec, recorded)) {
-      wants.push({ reservation: r, node: recorded.node, apqns: recorded.apqns.map(formatApqn), holding: true });
-      d.standing = { kind: 'holds', ...recorded };
-      continue;
-    }
-    pending.push(d);
-  }
-
-  const candidates = nodeCandidates(view);
-  const heldFrom = (holders: Map<string, Map<string, string>>): Map<string, Map<string, HeldQueue>> => {
-    const held = new Map<string, Map<string, HeldQueue>>();
-    for (const [node, queues] of holders) {
-      const m = new Map<string, HeldQueue>();
-      for (const [apqn, key] of queues) m.set(apqn, { reservation: key, driver: decisions.get(key)?.spec?.driver ?? 'vfio_ap' });
-      held.set(node, m);
-    }
-    return held;
+/**
+ * Steps 1–2 for one reservation: validate, and keep a recorded placement (status, or the node
+ * spec when the status lost it). Depends on the reservation, its bound claim and the node spec
+ * naming it only — so the incremental decider can compute it per reservation.
+ */
+export function preDecide(
+  r: APQNReservation,
+  claim: APQNClaim | undefined,
+  inSpec: { node: string; apqns: Apqn[] } | undefined,
+  validate: SpecValidator = validateReservation,
+  mdevUuid: (uid: string) => string = mdevUuidFor,
+): PreDecision {
+  const key = reservationKey(r);
+  const verdict = validate(r);
+  const deleting = r.metadata.deletionTimestamp !== undefined;
+  const d: ReservationDecision = {
+    key,
+    reservation: r,
+    standing: { kind: 'released' },
+    releasing: deleting && !claim,
   };
+  if (claim) d.claim = claim;
+  if (r.metadata.uid && (r.spec?.driver ?? 'vfio_ap') === 'vfio_ap') d.mdevUUID = mdevUuid(r.metadata.uid);
+  if (verdict.ok) d.spec = verdict.spec;
+  else d.specProblem = verdict.problem;
 
-  // 3. Explicit nodeName placements: checked on their node, then in the conflict resolution.
+  const recorded = recordedPlacement(r) ?? inSpec;
+  if (recorded && (deleting || claim)) {
+    // Held until released (deleting) or until the claim goes (claimed).
+    if (!d.spec) d.spec = recordedSpec(r);
+    else if (claim) d.spec = { ...d.spec, controlDomains: recordedSpec(r).controlDomains };
+    if (claim && !deleting && (!verdict.ok || !placementFits(verdict.spec, recorded))) {
+      d.claimWait = `claim ${claim.metadata.name} holds this reservation: the spec change waits until the claim is deleted; the queues stay ${joinList(recorded.apqns.map(formatApqn))} on node ${recorded.node}`;
+    }
+    d.standing = { kind: 'holds', ...recorded };
+    return { d, want: { reservation: r, node: recorded.node, apqns: recorded.apqns.map(formatApqn), holding: true }, pending: false };
+  }
+  // Deleting and never held (or not any more): nothing to keep; conflicts.ts gives it nothing new.
+  if (deleting) return { d, pending: false };
+  if (!verdict.ok) {
+    d.standing = { kind: 'rejected', problem: verdict.problem };
+    return { d, pending: false };
+  }
+  if (recorded && placementFits(verdict.spec, recorded)) {
+    d.standing = { kind: 'holds', ...recorded };
+    return { d, want: { reservation: r, node: recorded.node, apqns: recorded.apqns.map(formatApqn), holding: true }, pending: false };
+  }
+  return { d, pending: true };
+}
+
+/**
+ * The node a reservation's decision belongs to: the node of its sticky placement or of its
+ * spec.nodeName; `undefined` when no node decides it (rejected, released); '' for the request
+ * pool (valid, request-based or unpinned, not placed yet: scheduled over every node in step 4).
+ */
+export function homeOf(pre: PreDecision): string | undefined {
+  if (pre.want) return pre.want.node;
+  if (!pre.pending) return undefined;
+  return pre.d.spec!.nodeName ?? '';
+}
+
+/** node -> APQN -> holder with its driver, from a conflict resolution's winners. */
+export function heldQueues(
+  holders: ReadonlyMap<string, ReadonlyMap<string, string>>,
+  driverOf: (key: string) => Driver | undefined,
+): Map<string, Map<string, HeldQueue>> {
+  const held = new Map<string, Map<string, HeldQueue>>();
+  for (const [node, queues] of holders) {
+    const m = new Map<string, HeldQueue>();
+    for (const [apqn, key] of queues) m.set(apqn, { reservation: key, driver: driverOf(key) ?? 'vfio_ap' });
+    held.set(node, m);
+  }
+  return held;
+}
+
+/**
+ * Step 3: explicit nodeName placements, checked on their node against the sticky holders, then
+ * the conflict resolution among sticky and explicit ones. `pres` in age order; nodes never
+ * interact here (a queue is contested on one node only), so a caller may pass one node's
+ * reservations and that node's candidate alone. Sets each pending explicit decision's standing.
+ */
+export function resolvePlacements(pres: readonly PreDecision[], candidates: readonly NodeCandidate[]): ConflictResolution {
+  const decisions = new Map(pres.map((p) => [p.d.key, p.d]));
+  const driverOf = (key: string) => decisions.get(key)?.spec?.driver;
+  const wants = pres.flatMap((p) => (p.want ? [p.want] : []));
   const sticky = resolveHolders(wants);
-  const explicit = pending.filter((d) => d.spec!.nodeName);
-  for (const d of explicit) {
-    const result = schedule({ reservation: d.key, spec: d.spec!, nodes: candidates, held: heldFrom(sticky.holders) });
+  const stickyHeld = heldQueues(sticky.holders, driverOf);
+  for (const { d } of pres.filter((p) => p.pending && p.d.spec!.nodeName)) {
+    const result = schedule({ reservation: d.key, spec: d.spec!, nodes: candidates, held: stickyHeld });
     if (!result.ok && result.reason === 'Conflict') {
       // Freeing its pairs would move a queue a driver: host reservation keeps on the host.
       const apqns = d.spec!.apqns ?? [];
@@ -209,7 +243,7 @@ export function decideCluster(view: ClusterView): ClusterDecision {
       for (const [apqn, key] of sticky.holders.get(d.spec!.nodeName!) ?? []) {
         const q = parseApqn(apqn);
         const shares = apqns.some((p) => p.adapter === q.adapter || p.domain === q.domain);
-        if (shares && decisions.get(key)?.spec?.driver === 'host') holders.add(key);
+        if (shares && driverOf(key) === 'host') holders.add(key);
       }
       d.standing = { kind: 'conflict', node: d.spec!.nodeName!, apqns, holders: [...holders].sort(), reason: 'ProtectedQueue', message: result.message };
       continue;
@@ -240,10 +274,12 @@ export function decideCluster(view: ClusterView): ClusterDecision {
       message: verdict.message,
     };
   }
+  return resolution;
+}
 
-  // 4. Everything else, oldest first, against what is held so far.
-  const held = heldFrom(resolution.holders);
-  for (const d of pending.filter((p) => !p.spec!.nodeName)) {
+/** Step 4: the request pool, oldest first, each against what is held so far (`held` grows). */
+export function scheduleRequests(pool: readonly ReservationDecision[], candidates: readonly NodeCandidate[], held: Map<string, Map<string, HeldQueue>>): void {
+  for (const d of pool) {
     const result = schedule({ reservation: d.key, spec: d.spec!, nodes: candidates, held });
     if (!result.ok) {
       d.standing = missStanding(result);
@@ -255,36 +291,65 @@ export function decideCluster(view: ClusterView): ClusterDecision {
     for (const q of result.placement.apqns) onNode.set(q, { reservation: d.key, driver: d.spec!.driver });
     held.set(result.placement.node, onNode);
   }
+}
 
-  // 5. Compose each node from its holders (those handing their queues back are left out).
-  const members = new Map<string, NodeMember[]>();
-  for (const d of [...decisions.values()].sort((a, b) => byAge(a.reservation, b.reservation))) {
+/**
+ * Step 5 for one node: its holders (age order; those handing their queues back left out)
+ * compose its spec; vfio_ap holders whose pairs cannot be freed without moving a `driver: host`
+ * reservation's queue become conflicts. Returns the composition and the members it kept.
+ */
+export function composeNode(node: string, state: APNodeState | undefined, holders: readonly ReservationDecision[]): { composition: NodeComposition; members: NodeMember[] } {
+  const members: NodeMember[] = [];
+  for (const d of holders) {
     if (d.standing.kind !== 'holds' || d.releasing) continue;
-    const list = members.get(d.standing.node) ?? [];
     const member: NodeMember = { key: d.key, spec: d.spec!, apqns: d.standing.apqns };
     if (d.spec!.driver === 'vfio_ap' && d.mdevUUID) member.mdevUUID = d.mdevUUID;
-    list.push(member);
-    members.set(d.standing.node, list);
+    members.push(member);
   }
+  const composition = composeNodeSpec(node, state, members);
+  const byKey = new Map(holders.map((d) => [d.key, d]));
+  for (const [key, blocked] of composition.blocked) {
+    const d = byKey.get(key)!;
+    const placed = d.standing as { node: string; apqns: Apqn[] };
+    d.standing = {
+      kind: 'conflict',
+      node: placed.node,
+      apqns: placed.apqns,
+      holders: blocked.holders,
+      reason: 'ProtectedQueue',
+      message: `freeing ${joinList(blocked.pairs)} on node ${node} would take queues from the host that ${joinList(blocked.holders, 3)} (driver: host) ${blocked.holders.length === 1 ? 'holds' : 'hold'}; this reservation waits and proceeds by itself once ${blocked.holders.length === 1 ? 'it releases them' : 'they release them'}`,
+    };
+  }
+  return { composition, members: members.filter((m) => !composition.blocked.has(m.key)) };
+}
+
+/**
+ * The whole cluster at once, steps 1–5. The controller decides incrementally, per node
+ * (decision-cache.ts); this is the reference it must equal (a property test compares the two)
+ * and what `kubectl apqn plan` previews with.
+ */
+export function decideCluster(view: ClusterView): ClusterDecision {
+  const reservations = [...view.reservations].sort(byAge);
+  const pres = reservations.map((r) => preDecide(r, boundClaimOf(view, r), placementInSpec(view.nodeStates, reservationKey(r))));
+  const decisions = new Map(pres.map((p) => [p.d.key, p.d]));
+  const candidates = nodeCandidates(view);
+  const resolution = resolvePlacements(pres, candidates);
+  const held = heldQueues(resolution.holders, (key) => decisions.get(key)?.spec?.driver);
+  scheduleRequests(pres.filter((p) => p.pending && !p.d.spec!.nodeName).map((p) => p.d), candidates, held);
+
+  const byNode = new Map<string, ReservationDecision[]>();
+  for (const d of decisions.values()) {
+    if (d.standing.kind !== 'holds') continue;
+    const list = byNode.get(d.standing.node) ?? [];
+    list.push(d);
+    byNode.set(d.standing.node, list);
+  }
+  const members = new Map<string, NodeMember[]>();
   const nodes = new Map<string, NodeComposition>();
-  const nodeNames = new Set([...view.nodeStates.keys(), ...members.keys()]);
-  for (const node of nodeNames) {
-    const composition = composeNodeSpec(node, view.nodeStates.get(node), members.get(node) ?? []);
-    nodes.set(node, composition);
-    for (const [key, blocked] of composition.blocked) {
-      const d = decisions.get(key)!;
-      const placed = d.standing as { node: string; apqns: Apqn[] };
-      d.standing = {
-        kind: 'conflict',
-        node: placed.node,
-        apqns: placed.apqns,
-        holders: blocked.holders,
-        reason: 'ProtectedQueue',
-        message: `freeing ${joinList(blocked.pairs)} on node ${node} would take queues from the host that ${joinList(blocked.holders, 3)} (driver: host) ${blocked.holders.length === 1 ? 'holds' : 'hold'}; this reservation waits and proceeds by itself once ${blocked.holders.length === 1 ? 'it releases them' : 'they release them'}`,
-      };
-    }
-    const kept = (members.get(node) ?? []).filter((m) => !composition.blocked.has(m.key));
-    members.set(node, kept);
+  for (const node of new Set([...view.nodeStates.keys(), ...[...byNode.entries()].filter(([, l]) => l.some((d) => !d.releasing)).map(([n]) => n)])) {
+    const composed = composeNode(node, view.nodeStates.get(node), byNode.get(node) ?? []);
+    nodes.set(node, composed.composition);
+    members.set(node, composed.members);
   }
   return { reservations: decisions, nodes, members };
 }
