@@ -78,6 +78,10 @@ export interface WriteCounts {
   events: number;
   /** DRA ResourceSlices of the run's nodes (the controller publishes Ready reservations as devices). */
   slices: number;
+  /** Writes to anything else of the run (other kinds in its namespace), so none goes uncounted. */
+  other: number;
+  /** Writes by the operator's accounts to objects that are not the run's (not in any total: shown so that none hides). */
+  elsewhere: number;
   /** Writes the server refused (409 conflicts and other errors), included above. */
   refused: number;
   /** Every request by the operator's accounts that touched the run's objects, reads too (not watches). */
@@ -86,7 +90,7 @@ export interface WriteCounts {
 
 /** The operator's writes to one run's objects: its namespace and its nodes' APNodeStates. */
 export function countWrites(events: readonly AuditEvent[], namespace: string, nodes: ReadonlySet<string>): WriteCounts {
-  const c: WriteCounts = { reservation: 0, reservationStatus: 0, nodeSpec: 0, nodeStatus: 0, heartbeats: 0, events: 0, slices: 0, refused: 0, requests: 0 };
+  const c: WriteCounts = { reservation: 0, reservationStatus: 0, nodeSpec: 0, nodeStatus: 0, heartbeats: 0, events: 0, slices: 0, other: 0, elsewhere: 0, refused: 0, requests: 0 };
   const ofRunNode = (name: string) => [...nodes].some((n) => name.includes(n));
   for (const e of events) {
     const ref = e.objectRef ?? {};
@@ -94,7 +98,11 @@ export function countWrites(events: readonly AuditEvent[], namespace: string, no
       ref.namespace === namespace ||
       (ref.resource === 'apnodestates' && nodes.has(ref.name ?? '')) ||
       (ref.resource === 'resourceslices' && ofRunNode(ref.name ?? ''));
-    if (!ours || e.verb === 'watch') continue;
+    if (!ours) {
+      if (WRITE_VERBS.has(e.verb)) c.elsewhere++;
+      continue;
+    }
+    if (e.verb === 'watch') continue;
     c.requests++;
     if (!WRITE_VERBS.has(e.verb)) continue;
     if ((e.responseStatus?.code ?? 200) >= 300) c.refused++;
@@ -108,6 +116,26 @@ export function countWrites(events: readonly AuditEvent[], namespace: string, no
       } else c.nodeSpec++;
     } else if (ref.resource === 'events') c.events++;
     else if (ref.resource === 'resourceslices') c.slices++;
+    else c.other++;
   }
   return c;
+}
+
+/** Every write of the happy path: all but heartbeats (refused ones included, as the server had to answer them). */
+export function totalWrites(c: WriteCounts): number {
+  return c.reservation + c.reservationStatus + c.nodeSpec + c.nodeStatus + c.events + c.slices + c.other;
+}
+
+export interface WritesByActor {
+  all: WriteCounts;
+  /** By the controller's ServiceAccount. */
+  controller: WriteCounts;
+  /** By the agents' ServiceAccount (every node's agent uses the same one). */
+  agents: WriteCounts;
+}
+
+/** countWrites over all the operator's requests, and split by who made them (the audit event's username). */
+export function countWritesByActor(events: readonly AuditEvent[], namespace: string, nodes: ReadonlySet<string>): WritesByActor {
+  const by = (user: string) => countWrites(events.filter((e) => e.user?.username === user), namespace, nodes);
+  return { all: countWrites(events, namespace, nodes), controller: by(CONTROLLER_USER), agents: by(AGENT_USER) };
 }

@@ -1,6 +1,6 @@
 // The benchmark's write counting over audit events: what is the run's, what is a heartbeat.
 import test from 'ava';
-import { AGENT_USER, CONTROLLER_USER, auditPolicy, countWrites, type AuditEvent } from '../../bench/operator-audit.js';
+import { AGENT_USER, CONTROLLER_USER, auditPolicy, countWrites, countWritesByActor, totalWrites, type AuditEvent } from '../../bench/operator-audit.js';
 
 const ev = (user: string, verb: string, resource: string, extra: Partial<NonNullable<AuditEvent['objectRef']>> = {}, more: Partial<AuditEvent> = {}): AuditEvent => ({
   verb,
@@ -31,13 +31,33 @@ const cases: Array<[string, AuditEvent, Partial<ReturnType<typeof countWrites>>]
   ['a refused (409) write still counts, and as refused', ev(CONTROLLER_USER, 'patch', 'apqnreservations', { namespace: 'ns', subresource: 'status' }, { responseStatus: { code: 409 } }), { reservationStatus: 1, refused: 1, requests: 1 }],
   ['a read is a request, not a write', ev(AGENT_USER, 'get', 'apqnreservations', { namespace: 'ns' }), { requests: 1 }],
   ['a watch is neither', ev(CONTROLLER_USER, 'watch', 'apqnreservations', { namespace: 'ns' }), {}],
-  ['another namespace is not the run’s', ev(CONTROLLER_USER, 'patch', 'apqnreservations', { namespace: 'other' }), {}],
-  ['another node is not the run’s', ev(CONTROLLER_USER, 'patch', 'apnodestates', { name: 'n-10' }), {}],
+  ['a write to another kind in the run’s namespace is another write', ev(CONTROLLER_USER, 'create', 'configmaps', { namespace: 'ns' }), { other: 1, requests: 1 }],
+  ['another namespace is not the run’s, but shown', ev(CONTROLLER_USER, 'patch', 'apqnreservations', { namespace: 'other' }), { elsewhere: 1 }],
+  ['another node is not the run’s, but shown', ev(CONTROLLER_USER, 'patch', 'apnodestates', { name: 'n-10' }), { elsewhere: 1 }],
+  ['a read elsewhere is nothing', ev(AGENT_USER, 'get', 'apnodestates', { name: 'n-10' }), {}],
 ];
-const zero = { reservation: 0, reservationStatus: 0, nodeSpec: 0, nodeStatus: 0, heartbeats: 0, events: 0, slices: 0, refused: 0, requests: 0 };
+const zero = { reservation: 0, reservationStatus: 0, nodeSpec: 0, nodeStatus: 0, heartbeats: 0, events: 0, slices: 0, other: 0, elsewhere: 0, refused: 0, requests: 0 };
 for (const [why, event, expected] of cases) {
   test(`audit counting: ${why}`, (t) => t.deepEqual(countWrites([event], 'ns', nodes), { ...zero, ...expected }));
 }
+
+test('writes split by actor: the controller’s and the agents’ add up to all, heartbeats apart', (t) => {
+  const events = [
+    ev(CONTROLLER_USER, 'patch', 'apqnreservations', { namespace: 'ns', name: 'r0' }),
+    ev(CONTROLLER_USER, 'patch', 'apqnreservations', { namespace: 'ns', subresource: 'status' }),
+    ev(CONTROLLER_USER, 'patch', 'apnodestates', { name: 'n-0' }),
+    ev(AGENT_USER, 'patch', 'apnodestates', { name: 'n-0', subresource: 'status' }, { requestObject: { status: { heartbeatTime: 'x', mdevs: [] } } }),
+    ev(AGENT_USER, 'patch', 'apnodestates', { name: 'n-0', subresource: 'status' }, { requestObject: { status: { heartbeatTime: 'x' } } }),
+    ev(AGENT_USER, 'create', 'events', { namespace: 'ns' }),
+    ev('system:admin', 'create', 'apqnreservations', { namespace: 'ns', name: 'r1' }),
+  ];
+  const by = countWritesByActor(events, 'ns', nodes);
+  t.is(totalWrites(by.controller), 3);
+  t.is(totalWrites(by.agents), 2);
+  t.is(by.agents.heartbeats, 1);
+  t.is(totalWrites(by.all), 6); // the admin's create too: the audit policy keeps only the operator's requests
+  t.deepEqual({ ...by.controller, requests: 0 }, { ...zero, reservation: 1, reservationStatus: 1, nodeSpec: 1 });
+});
 
 test('the audit policy logs status patch bodies and metadata of the operator’s accounts only', (t) => {
   const policy = auditPolicy();
