@@ -6,6 +6,10 @@
 // in time order (`samples`: the node id on top of the stack; `timeDeltas`: µs since the previous
 // sample). A sample lasts until the next one (the last until `endTime`), as DevTools reads it.
 // Without samples, hitCount × the mean interval stands in.
+import * as fs from 'node:fs';
+import { SourceMap } from 'node:module';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface CallFrame {
   functionName: string;
@@ -34,7 +38,7 @@ export interface CpuProfile {
 export interface FunctionTime {
   /** The function's name, `(anonymous)` for an unnamed one; V8's own entries keep theirs: `(garbage collector)`, `(program)`, `(idle)`. */
   name: string;
-  /** `file:line` (1-based line), shortened by `shortenUrl`; empty for V8's own entries. */
+  /** Where it is, from `locate` (by default `url:line`, 1-based); empty for V8's own entries. */
   location: string;
   /** µs with this function on top of the stack. */
   selfUs: number;
@@ -81,7 +85,43 @@ function selfTimes(profile: CpuProfile): Map<number, number> {
   return self;
 }
 
-export function summarizeProfile(profile: CpuProfile, shortenUrl: (url: string) => string = (u) => u): ProfileSummary {
+/** `url:line` with a 1-based line, the URL shortened by `shorten`. */
+export function urlLine(f: CallFrame, shorten: (url: string) => string = (u) => u): string {
+  return `${shorten(f.url)}${f.lineNumber >= 0 ? `:${f.lineNumber + 1}` : ''}`;
+}
+
+/**
+ * A `locate` for compiled code: the function's place in its TypeScript source, through the
+ * `.js.map` next to the file when there is one (`shorten` makes the path short), else `url:line`.
+ */
+export function sourceMapLocator(shorten: (file: string) => string = (f) => f): (frame: CallFrame) => string {
+  const maps = new Map<string, SourceMap | null>();
+  const asPath = (u: string) => (u.startsWith('file://') ? fileURLToPath(u) : u);
+  return (f) => {
+    if (!f.url.startsWith('file://')) return urlLine(f);
+    const file = fileURLToPath(f.url);
+    let map = maps.get(file);
+    if (map === undefined) {
+      try {
+        map = new SourceMap(JSON.parse(fs.readFileSync(`${file}.map`, 'utf8')));
+      } catch {
+        map = null;
+      }
+      maps.set(file, map);
+    }
+    if (map && f.lineNumber >= 0) {
+      const entry = map.findEntry(f.lineNumber, f.columnNumber ?? 0) as { originalSource?: string; originalLine?: number };
+      if (entry.originalSource && entry.originalLine !== undefined) {
+        const source = entry.originalSource.startsWith('file://') ? fileURLToPath(entry.originalSource) : path.resolve(path.dirname(file), entry.originalSource);
+        return `${shorten(source)}:${entry.originalLine + 1}`;
+      }
+    }
+    return urlLine(f, (u) => shorten(asPath(u)));
+  };
+}
+
+/** `locate` names where a function is (called only for frames with a URL): e.g. through a source map. */
+export function summarizeProfile(profile: CpuProfile, locate: (frame: CallFrame) => string = (f) => urlLine(f)): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = selfTimes(profile);
   // The root: the node no other node lists as a child (V8 puts it first).
@@ -110,8 +150,7 @@ export function summarizeProfile(profile: CpuProfile, shortenUrl: (url: string) 
     const key = frameKey(f);
     let t = fns.get(key);
     if (!t) {
-      const line = f.lineNumber >= 0 ? `:${f.lineNumber + 1}` : '';
-      t = { name: f.functionName || '(anonymous)', location: f.url ? `${shortenUrl(f.url)}${line}` : '', selfUs: 0, totalUs: 0 };
+      t = { name: f.functionName || '(anonymous)', location: f.url ? locate(f) : '', selfUs: 0, totalUs: 0 };
       fns.set(key, t);
     }
     return t;

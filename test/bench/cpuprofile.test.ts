@@ -3,8 +3,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import test from 'ava';
-import { formatTopFunctions, summarizeProfile, type CpuProfile } from '../../bench/cpuprofile.js';
+import ts from 'typescript';
+import { formatTopFunctions, sourceMapLocator, summarizeProfile, urlLine, type CpuProfile } from '../../bench/cpuprofile.js';
 
 const frame = (functionName: string, url = '', lineNumber = -1) => ({ functionName, url, lineNumber, columnNumber: 0, scriptId: '0' });
 
@@ -28,7 +30,7 @@ const profile = (): CpuProfile => ({
 const byName = (s: ReturnType<typeof summarizeProfile>) => Object.fromEntries(s.functions.map((f) => [f.name, f]));
 
 test('self time per function from the samples; total counts a recursive function once', (t) => {
-  const s = summarizeProfile(profile(), (u) => u.replace('file:///tmp/x/', ''));
+  const s = summarizeProfile(profile(), (f) => urlLine(f, (u) => u.replace('file:///tmp/x/', '')));
   t.is(s.sampledUs, 90);
   t.is(s.busyUs, 50); // 40 µs idle (10 + the last sample's 30)
   t.is(s.samples, 7);
@@ -53,7 +55,7 @@ test('without samples, hitCount times the mean interval stands in', (t) => {
 });
 
 test('the table: idle left out, most self time first, percentages of the busy time', (t) => {
-  const text = formatTopFunctions(summarizeProfile(profile(), (u) => u.replace('file:///tmp/x/', '')), 2);
+  const text = formatTopFunctions(summarizeProfile(profile(), (f) => urlLine(f, (u) => u.replace('file:///tmp/x/', ''))), 2);
   const rows = text.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| function') && !l.startsWith('| ---'));
   t.deepEqual(rows, ['| work | src/app.js:10 | 0.00 s | 60.0 % | 60.0 % |', '| main | src/app.js:1 | 0.00 s | 20.0 % | 80.0 % |']);
   t.regex(text, /0\.00 s sampled, 0\.00 s busy/);
@@ -66,11 +68,35 @@ test('a real profile from node --cpu-prof names the busy function', (t) => {
     fs.writeFileSync(script, 'function spinForAWhile() { const end = Date.now() + 300; let x = 0; while (Date.now() < end) x += Math.sqrt(x + 1); return x; }\nspinForAWhile();\n');
     const run = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-name=spin.cpuprofile', script], { encoding: 'utf8' });
     t.is(run.status, 0, run.stderr);
-    const summary = summarizeProfile(JSON.parse(fs.readFileSync(path.join(dir, 'spin.cpuprofile'), 'utf8')) as CpuProfile, (u) => path.basename(u));
+    const summary = summarizeProfile(JSON.parse(fs.readFileSync(path.join(dir, 'spin.cpuprofile'), 'utf8')) as CpuProfile, (f) => urlLine(f, (u) => path.basename(u)));
     const spin = summary.functions.find((f) => f.name === 'spinForAWhile');
     t.truthy(spin);
     t.is(spin!.location, 'spin.mjs:1');
     t.true(spin!.totalUs > 0.5 * summary.busyUs, `spinForAWhile total ${spin!.totalUs} µs of ${summary.busyUs} µs busy`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('through a source map, a compiled function is named at its TypeScript line', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cpuprofile-map-'));
+  try {
+    const source = ['// a comment', 'type T = { a: number };', '', 'export function placed(x: T): number {', '  return x.a + 1;', '}', ''].join('\n');
+    const out = ts.transpileModule(source, { compilerOptions: { sourceMap: true, module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 }, fileName: 'placed.ts' });
+    fs.mkdirSync(path.join(dir, 'src'));
+    fs.mkdirSync(path.join(dir, 'out'));
+    fs.writeFileSync(path.join(dir, 'src/placed.ts'), source);
+    fs.writeFileSync(path.join(dir, 'out/placed.js'), out.outputText);
+    const map = JSON.parse(out.sourceMapText!) as { sources: string[] };
+    map.sources = ['../src/placed.ts'];
+    fs.writeFileSync(path.join(dir, 'out/placed.js.map'), JSON.stringify(map));
+    const jsLine = out.outputText.split('\n').findIndex((l) => l.includes('function placed'));
+    t.true(jsLine >= 0 && jsLine !== 3); // the type and comment lines are gone or moved
+    const locate = sourceMapLocator((file) => path.relative(dir, file));
+    const url = pathToFileURL(path.join(dir, 'out/placed.js')).href;
+    t.is(locate({ functionName: 'placed', url, lineNumber: jsLine, columnNumber: 0 }), 'src/placed.ts:4');
+    t.is(locate({ functionName: 'x', url: pathToFileURL(path.join(dir, 'nomap.js')).href, lineNumber: 6 }), 'nomap.js:7');
+    t.is(locate({ functionName: 'y', url: 'node:internal/timers', lineNumber: 0 }), 'node:internal/timers:1');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
