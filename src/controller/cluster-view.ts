@@ -59,7 +59,7 @@ export function conditionOf(list: readonly Condition[] | undefined, type: string
 }
 
 /** The claim a reservation is bound to (phase Bound, naming it), if any; the oldest when several say so. */
-export function boundClaimOf(view: ClusterView, r: APQNReservation): APQNClaim | undefined {
+export function boundClaimOf(view: Pick<ClusterView, 'claims'>, r: APQNReservation): APQNClaim | undefined {
   return view.claims
     .filter(
       (c) =>
