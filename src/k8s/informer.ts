@@ -5,6 +5,11 @@
 // other error (API server down, 403, a reset connection) stops it for good: it reports the
 // error once and waits for start(). This wrapper restarts it with exponential backoff; the
 // restart resumes from the last resourceVersion (or relists, on 410).
+//
+// Cached objects carry no metadata.managedFields: the server-side-apply bookkeeping is often
+// larger than the rest of a small object, nothing reads it from a cache, and ListWatch keeps a
+// second reference to every object, so it is dropped from each listed and watched object
+// before ListWatch (or this cache) stores it.
 import * as k8s from '@kubernetes/client-node';
 import type { ObjectMeta } from '../api/types.js';
 import { logger, type Logger } from '../log.js';
@@ -79,6 +84,16 @@ export function nodeSource(
   };
 }
 
+/**
+ * Drops metadata.managedFields from a listed or watched object, in place (the object is fresh
+ * from JSON.parse and not yet shared), and returns it.
+ */
+export function withoutManagedFields<T>(obj: T): T {
+  const meta = (obj as { metadata?: { managedFields?: unknown } } | null | undefined)?.metadata;
+  if (meta && typeof meta === 'object' && 'managedFields' in meta) delete meta.managedFields;
+  return obj;
+}
+
 /** Event handlers. Keep them to enqueueing keys: they run inside the watch loop. */
 export interface InformerHandlers<T> {
   add?(obj: T): void;
@@ -98,7 +113,8 @@ export interface InformerOptions {
 /**
  * client-node's ListWatch.stop() only aborts a watch that is already connected; one still
  * connecting (stop() right after the list) would stay open for good and keep the process
- * alive. This Watch remembers its requests so that closing aborts those too.
+ * alive. This Watch remembers its requests so that closing aborts those too. It also strips
+ * managedFields from every watched object before ListWatch sees it.
  */
 class AbortableWatch extends k8s.Watch {
   private readonly open = new Set<AbortController>();
@@ -107,7 +123,8 @@ class AbortableWatch extends k8s.Watch {
   override async watch(...[path, params, callback, done]: Parameters<k8s.Watch['watch']>): Promise<AbortController> {
     let controller: AbortController | undefined;
     let finished = false;
-    controller = await super.watch(path, params, callback, (err) => {
+    const strip: typeof callback = (phase, obj, watchObj) => callback(phase, withoutManagedFields(obj), watchObj);
+    controller = await super.watch(path, params, strip, (err) => {
       finished = true;
       if (controller) this.open.delete(controller);
       done(err);
@@ -160,6 +177,7 @@ export class Informer<T extends CustomObject> {
     const list = async () => {
       const result = await source.list();
       this.failures = 0;
+      for (const item of result.items ?? []) withoutManagedFields(item);
       // ListWatch applies the list synchronously right after this promise settles; by the
       // next macrotask the cache holds every listed object.
       if (!this.synced) setImmediate(() => this.markSynced());
