@@ -51,6 +51,12 @@ export interface PassResult {
   events: AgentEvent[];
   /** Call again after this long even if nothing changes (draining, backoff, a guest to let go). */
   requeueAfterMs?: number;
+  /** Set when this status is a short-lived step on the way to applying the spec: if the bus
+   *  stays quiet, a pass at this clock time (ms) finds more done — queues whose in-use check
+   *  only confirms that nothing uses them, or steps left over for the next pass. The status
+   *  writer may hold it back until then, so a spec applied without real waiting costs one
+   *  write. Unset: the status stands until something changes, and a person should see it. */
+  settlesAtMs?: number;
   /** Human-readable, for logs and tests. */
   stepsExecuted: string[];
 }
@@ -305,7 +311,39 @@ export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory
 
   const outcome: PassOutcome = { items, verdicts: new Map(verdicts), failure, problems: [] };
   events.push(...situationEvents(memory, outcome));
-  return finish(memory, facts, wanted, outcome, current.fingerprint, specKey, opts, holdMs, events, stepsExecuted, requeueFor(outcome, memory, opts, hitLimit), hitLimit);
+  const settlesAtMs = settlesAt(outcome, memory, opts, hitLimit);
+  const result = finish(memory, facts, wanted, outcome, current.fingerprint, specKey, opts, holdMs, events, stepsExecuted, requeueFor(outcome, memory, opts, hitLimit), hitLimit);
+  return settlesAtMs !== undefined ? { ...result, settlesAtMs } : result;
+}
+
+/** When this pass's status stops being true by itself (see PassResult.settlesAtMs), or
+ *  undefined when it stands. Short-lived: an in-use check that has only to confirm, one look
+ *  interval after the first look, that a queue is quiet (nothing in flight and request_count
+ *  never moved), and a pass that stopped at its step limit. Anything else that keeps a
+ *  reservation from Applied — requests in flight, a count that moved, Stuck, a Fail refusal,
+ *  a failed step, a block — is news, and stands. */
+function settlesAt(outcome: PassOutcome, memory: AgentMemory, opts: PassOptions, hitLimit: boolean): number | undefined {
+  if (outcome.failure || outcome.problems.length > 0) return undefined;
+  const lookIntervalMs = opts.drainLookIntervalMs ?? DEFAULT_LOOK_INTERVAL_MS;
+  let at = hitLimit ? opts.nowMs : undefined;
+  for (const item of outcome.items) {
+    if (item.satisfied) continue;
+    const verdict = outcome.verdicts.get(item.key);
+    if (verdict) {
+      for (const q of verdict.queues) {
+        if (q.state === 'idle' || q.state === 'forced') continue;
+        const look = memory.drain.get(q.queue.apqn.adapter * 256 + q.queue.apqn.domain);
+        const confirming = (q.state === 'waiting' || q.state === 'checking') && q.queue.requestsInFlight === 0 && look !== undefined && look.refMs === look.sinceMs;
+        if (!confirming) return undefined;
+        at = Math.max(at ?? opts.nowMs, look.refMs + lookIntervalMs);
+      }
+      continue;
+    }
+    if (item.block?.kind === 'waiting') continue; // behind another step of this plan
+    if (hitLimit && item.next) continue; // the next pass takes it
+    return undefined;
+  }
+  return at;
 }
 
 /** Warnings a person should hear once per episode: stuck drains, Fail refusals, foreign

@@ -2,7 +2,8 @@
 //
 //   start → read (or create) APNodeState/<node>; its last status tells which mdevs are ours
 //         → watch that one object
-//         → pass: reconcileNode(backend, spec, memory) → status to the writer, events out
+//         → pass: reconcileNode(backend, spec, memory) → status to the writer (with the core's
+//           hint that it is short-lived, if so), events out
 //         → sleep until the rescan interval, the core's requeueAfterMs, or a spec change.
 //
 // An idle pass costs one bus fingerprint (the core keeps its last answer while neither the spec
@@ -227,7 +228,7 @@ export class AgentRuntime {
       this.log.info('applied steps', { generation, steps: result.stepsExecuted, synced: result.synced });
     }
     for (const event of result.events) this.#emit(event, object);
-    this.#writer.offer(result.status, generation);
+    this.#writer.offer(result.status, generation, result.settlesAtMs !== undefined ? { settlesAtMs: result.settlesAtMs } : {});
     // After a failed step the core's backoff stands (rescanning sooner would only repeat the
     // failing write); otherwise the sooner of the rescan and the core's requeue.
     if (memory.failures > 0 && result.requeueAfterMs !== undefined) return result.requeueAfterMs;

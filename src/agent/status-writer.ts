@@ -5,6 +5,11 @@
 //   - a change a reader acts on (conditions, masks, drivers, mdevs, reservation phases, card
 //     states, observedGeneration …) is written promptly, bursts coalesced to one write per
 //     minIntervalMs;
+//   - except a status the loop says is short-lived (offer's settlesAtMs: an in-use check that
+//     only confirms queues are quiet, steps left for the next pass): it is held until then plus
+//     a grace, at most maxHoldMs, and a newer offer replaces it. So a spec generation applied
+//     without real waiting costs one write — observedGeneration and the final state together —
+//     while a wait that lasts (requests in flight, Stuck, InUse, a failure) goes out at once;
 //   - a change of nothing but host counters (queues[].requestCount / requestsInFlight moving
 //     while host programs use their queues) waits for the next heartbeat — on a busy node with
 //     thousands of queues those counters move all the time, and each write sends every queue;
@@ -23,6 +28,10 @@ import { logger, type Logger } from '../log.js';
 
 export const DEFAULT_HEARTBEAT_MS = 10_000;
 const DEFAULT_MIN_INTERVAL_MS = 250;
+/** A short-lived status is held this long past its settlesAtMs: the pass due then has to run. */
+const DEFAULT_SETTLE_GRACE_MS = 500;
+/** …and never longer than this since the last write (a chain of short-lived statuses). */
+const DEFAULT_MAX_HOLD_MS = 3000;
 const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30_000 };
 /** Longer than the API server's own 60 s request timeout: only a dead connection hits it. */
 const DEFAULT_WRITE_TIMEOUT_MS = 90_000;
@@ -53,6 +62,10 @@ export interface NodeStatusWriterOptions {
   heartbeatMs?: number;
   /** Least time between two writes of real changes (default 250 ms). */
   minIntervalMs?: number;
+  /** A short-lived status (offer's settlesAtMs) is held until settlesAtMs + this (default 500 ms)… */
+  settleGraceMs?: number;
+  /** …but at most this long (default 3 s) after the first held offer since the last write. */
+  maxHoldMs?: number;
   /** Retry delays after a failed write: initialMs doubling up to maxMs (default 0.5 … 30 s). */
   backoff?: { initialMs?: number; maxMs?: number };
   /** A write with no answer this long counts as failed (default 90 s). */
@@ -143,6 +156,8 @@ export class NodeStatusWriter {
   readonly #name: string;
   readonly #heartbeatMs: number;
   readonly #minIntervalMs: number;
+  readonly #settleGraceMs: number;
+  readonly #maxHoldMs: number;
   readonly #backoffInitialMs: number;
   readonly #backoffMaxMs: number;
   readonly #clock: Clock;
@@ -160,6 +175,10 @@ export class NodeStatusWriter {
   #heartbeatAtMs = Number.NaN;
   /** When the newest status was offered (clock ms). */
   #offeredAtMs = Number.NEGATIVE_INFINITY;
+  /** A change of the newest status is not written before this (clock ms): it is short-lived. */
+  #holdUntilMs = Number.NEGATIVE_INFINITY;
+  /** When holding started (the first short-lived offer since the last write or lasting offer). */
+  #holdingSinceMs: number | undefined;
   /** The heartbeat due time a pass was requested for (no second request for the same one). */
   #passRequestedFor = Number.NaN;
   #lastAttemptMs = Number.NEGATIVE_INFINITY;
@@ -176,6 +195,8 @@ export class NodeStatusWriter {
     this.#name = options.nodeName;
     this.#heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.#minIntervalMs = options.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS;
+    this.#settleGraceMs = options.settleGraceMs ?? DEFAULT_SETTLE_GRACE_MS;
+    this.#maxHoldMs = options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
     this.#backoffInitialMs = options.backoff?.initialMs ?? DEFAULT_BACKOFF.initialMs;
     this.#backoffMaxMs = options.backoff?.maxMs ?? DEFAULT_BACKOFF.maxMs;
     this.#clock = options.clock ?? realClock;
@@ -199,12 +220,22 @@ export class NodeStatusWriter {
     this.#schedule();
   }
 
-  /** The status the last pass produced; `observedGeneration` is the spec generation it applied. */
-  offer(status: NodeStateStatus, observedGeneration: number | undefined): void {
+  /** The status the last pass produced; `observedGeneration` is the spec generation it applied.
+   *  `settlesAtMs` (clock ms): the status is short-lived — the loop expects to offer a newer one
+   *  by then — so a change it brings may wait for that one (see the file's head). */
+  offer(status: NodeStateStatus, observedGeneration: number | undefined, hint: { settlesAtMs?: number } = {}): void {
     const { heartbeatTime: _h, observedGeneration: _g, ...rest } = withinSchemaLimits(status);
     this.#wanted = observedGeneration !== undefined ? { observedGeneration, ...rest } : rest;
-    this.#offeredAtMs = this.#clock.now();
-    this.#schedule();
+    const nowMs = this.#clock.now();
+    this.#offeredAtMs = nowMs;
+    if (hint.settlesAtMs === undefined) {
+      this.#holdUntilMs = Number.NEGATIVE_INFINITY;
+      this.#holdingSinceMs = undefined;
+    } else {
+      this.#holdingSinceMs ??= nowMs;
+      this.#holdUntilMs = Math.min(hint.settlesAtMs + this.#settleGraceMs, this.#holdingSinceMs + this.#maxHoldMs);
+    }
+    this.#schedule(); // a timer set before a hold began finds nothing due yet and sets another
   }
 
   /** Resolves after the next successful write (tests and shutdown use it). */
@@ -235,7 +266,11 @@ export class NodeStatusWriter {
     if (heartbeatDue === this.#passRequestedFor && !this.#freshFor(heartbeatDue)) heartbeatDue = Number.POSITIVE_INFINITY;
     const difference = classifyDifference(this.#base.status, this.#wanted);
     let due = heartbeatDue;
-    if (difference === 'significant') due = Math.min(due, this.#lastAttemptMs + this.#minIntervalMs);
+    if (difference === 'significant') {
+      due = Math.min(due, this.#lastAttemptMs + this.#minIntervalMs);
+      // Short-lived: not even a heartbeat carries it out early (the hold is shorter than one).
+      due = Math.max(due, this.#holdUntilMs);
+    }
     return Math.max(due, this.#retryAtMs);
   }
 
@@ -305,6 +340,7 @@ export class NodeStatusWriter {
       }
       if (newer(result.object, this.#base)) this.#base = result.object;
       this.#heartbeatAtMs = nowMs;
+      if (this.#holdingSinceMs !== undefined) this.#holdingSinceMs = nowMs; // a chain of holds writes every maxHoldMs
       this.#failuresInRow = 0;
       this.#retryAtMs = 0;
       if (conflicts > 0) this.#log.info('status write conflicted (409); re-read and retried', { conflicts });

@@ -3,7 +3,8 @@
 // (InUse, nothing moved), Force moves at once and says what it cut off.
 import test from 'ava';
 import type { InUsePolicy, NodeStateSpec } from '../../src/api/types.js';
-import { SimNode, UUID_A, condition, intent, mdevIntent, reservationOf } from './fixture.js';
+import { parseApqn } from '../../src/apbus/ids.js';
+import { SimNode, UUID_A, condition, intent, mdevIntent, reservationOf, type NodeOptions } from './fixture.js';
 
 /** ns/a takes 05.0004 by clearing apmask bit 05: the whole row 05 leaves the host. */
 function rowSpec(policy: InUsePolicy, drainTimeoutSeconds = 300): NodeStateSpec {
@@ -49,6 +50,29 @@ test('Wait: an idle queue still needs two looks a second apart before it moves',
   const second = node.pass(rowSpec('Wait'));
   t.true(second.synced);
   t.is(reservationOf(second.status, 'ns/a')?.phase, 'Applied');
+});
+
+test('settle hint: confirming quiet queues is short-lived (settlesAtMs one look interval on); a real wait is not', (t) => {
+  const cases: Array<{ why: string; policy: InUsePolicy; hostLoad?: NodeOptions['hostLoad']; settles: boolean }> = [
+    { why: 'Wait, nothing in flight: only the second look is missing', policy: 'Wait', settles: true },
+    { why: 'Fail, nothing in flight: checking, decided by the next look', policy: 'Fail', settles: true },
+    { why: 'Wait with host requests in flight: Draining is news', policy: 'Wait', hostLoad: [{ apqn: '05.0004', pendingRequests: 3 }], settles: false },
+    { why: 'Fail with host requests in flight: InUse is news', policy: 'Fail', hostLoad: [{ apqn: '05.0004', pendingRequests: 3 }], settles: false },
+    { why: 'Force: applied in one pass, nothing to settle', policy: 'Force', settles: false },
+  ];
+  for (const c of cases) {
+    const node = new SimNode(c.hostLoad ? { hostLoad: c.hostLoad } : {});
+    const r = node.pass(rowSpec(c.policy));
+    t.is(r.settlesAtMs, c.settles ? node.nowMs() + 1000 : undefined, c.why);
+  }
+  // The count moves between the looks: the host uses the queue after all, and that stands.
+  const busy = new SimNode();
+  busy.pass(rowSpec('Wait'));
+  busy.model.addHostLoad(parseApqn('05.0003'), 1, 0.5);
+  busy.model.tick(0.6);
+  const moved = busy.pass(rowSpec('Wait'));
+  t.is(reservationOf(moved.status, 'ns/a')?.phase, 'Draining');
+  t.is(moved.settlesAtMs, undefined, 'a queue whose request_count moved is a real drain');
 });
 
 test('Wait: past drainTimeoutSeconds the reservation is Stuck, names the counters, keeps waiting', (t) => {

@@ -153,6 +153,59 @@ test('counter-only changes wait for the heartbeat; real changes go out promptly,
   t.is(api.object.status?.apmask, '0xf4', 'the newest status won');
 });
 
+const progress = (generation: number): NodeStateStatus =>
+  status({ observedGeneration: generation, conditions: [{ type: 'Synced', status: 'False', reason: 'Draining', message: 'confirming', lastTransitionTime: '2026-01-01T00:00:00Z' }] });
+
+test('a short-lived status (settlesAtMs) is held; the final one of the generation is the only write', async (t) => {
+  const { api, clock, writer, advance } = setup({ heartbeatMs: 10_000, minIntervalMs: 250 });
+  writer.offer(status(), 1);
+  await advance(10);
+  const start = clock.now();
+  // Pass 1 of generation 2: only confirming that the queues are quiet, done in a second.
+  writer.offer(progress(2), 2, { settlesAtMs: start + 1000 });
+  await advance(300);
+  writer.offer(progress(2), 2, { settlesAtMs: start + 1000 }); // a rescan in between
+  await advance(650);
+  t.is(api.patches.length, 1, 'nothing written while it settles');
+  writer.offer(status({ apmask: '0x0f' }), 2); // the pass that applied it
+  await advance(300);
+  t.is(api.patches.length, 2, 'one write for generation 2');
+  t.is(api.object.status?.observedGeneration, 2);
+  t.is(api.object.status?.apmask, '0x0f', 'with the final state');
+});
+
+test('a held status goes out when the pass it waits for is late (settlesAtMs + grace), and a lasting one at once', async (t) => {
+  const { api, clock, writer, advance } = setup({ heartbeatMs: 10_000, minIntervalMs: 250 });
+  writer.offer(status(), 1);
+  await advance(10);
+  const start = clock.now();
+  writer.offer(progress(2), 2, { settlesAtMs: start + 1000 });
+  await advance(1400);
+  t.is(api.patches.length, 1, 'held through settlesAtMs and most of the grace');
+  await advance(200);
+  t.is(api.patches.length, 2, 'written 500 ms after settlesAtMs');
+  t.is(api.object.status?.observedGeneration, 2);
+
+  // A wait that lasts (requests in flight): no hint, written within minIntervalMs.
+  writer.offer({ ...progress(3), apmask: '0x01' }, 3);
+  await advance(300);
+  t.is(api.patches.length, 3);
+  t.is(api.object.status?.observedGeneration, 3);
+});
+
+test('a chain of short-lived statuses is written at most maxHoldMs apart; a heartbeat does not carry one out early', async (t) => {
+  const { api, clock, writer, advance } = setup({ heartbeatMs: 2000, minIntervalMs: 250 });
+  writer.offer(status(), 1);
+  await advance(10);
+  // Each pass promises more in a second, for 7 s (a node working through its steps).
+  for (let i = 0; i < 14; i++) {
+    writer.offer({ ...progress(2), apmask: `0x${(0x10 + i).toString(16)}` }, 2, { settlesAtMs: clock.now() + 1000 });
+    await advance(500);
+  }
+  const writes = api.patches.length - 1;
+  t.true(writes >= 2 && writes <= 3, `one write per 3 s of holding (${writes})`);
+});
+
 test('a concurrent writer (409) is re-read and retried; an unreachable API server is retried with backoff', async (t) => {
   const { api, writer, advance } = setup();
   writer.offer(status(), 1);

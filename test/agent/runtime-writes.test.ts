@@ -1,0 +1,85 @@
+// How many API writes the agent makes for one spec generation on the happy path, against the
+// real API server: one status write carrying observedGeneration and the final state. Counted
+// twice: by the writer's own counter and by the versions of the object the API server reports.
+import test from 'ava';
+import { randomUUID } from 'node:crypto';
+import type { APNodeState, NodeStateSpec } from '../../src/api/types.js';
+import { classifyDifference } from '../../src/agent/status-writer.js';
+import { testNamespace } from '../support/cluster.js';
+import {
+  agentFor,
+  condition,
+  recordVersions,
+  reservationStatus,
+  simulatedModel,
+  syncedAtGeneration,
+  uniqueNode,
+  waitForNodeState,
+  writeSpec,
+} from './runtime-support.js';
+
+const CARDS = ['05', '06', '07', '08'].map((id) => ({ id, domains: '0004-0007' }));
+
+/** What the controller writes for `count` one-card reservations on domain 0004 (the aqmask bit
+ *  cleared once for all), each with the given in-use policy. */
+function batchSpec(namespace: string, count: number, inUsePolicy: 'Wait' | 'Force'): { spec: NodeStateSpec; reservations: string[] } {
+  const reservations: string[] = [];
+  const queues: NonNullable<NodeStateSpec['queues']> = [];
+  const mdevs: NonNullable<NodeStateSpec['mdevs']> = [];
+  for (let i = 0; i < count; i++) {
+    const reservation = `${namespace}/vm${i}`;
+    const adapter = CARDS[i]!.id;
+    reservations.push(reservation);
+    queues.push({ apqn: `${adapter}.0004`, reservation, inUsePolicy, drainTimeoutSeconds: 300 });
+    mdevs.push({ uuid: randomUUID(), reservation, adapters: [adapter], domains: ['0004'], controlDomains: [] });
+  }
+  return { spec: { bindingMode: 'Masks', apmask: [], aqmask: [{ id: '0004', host: false, original: true }], queues, mdevs }, reservations };
+}
+
+/** The versions the watch reported after `from` in which the status changed in more than the
+ *  heartbeat (a heartbeat-only patch is not a status write of this generation). */
+function statusChanges(versions: readonly APNodeState[], from: APNodeState): APNodeState[] {
+  const changes: APNodeState[] = [];
+  let previous = from;
+  for (const v of versions) {
+    if (v.metadata.resourceVersion === previous.metadata.resourceVersion) continue;
+    if (classifyDifference(previous.status, v.status ?? {}) !== 'none') changes.push(v);
+    previous = v;
+  }
+  return changes;
+}
+
+for (const inUsePolicy of ['Wait', 'Force'] as const) {
+  test(`happy path (${inUsePolicy}): one status write per applied spec generation, final state and observedGeneration in it`, async (t) => {
+    const ns = await testNamespace(t, `once-${inUsePolicy.toLowerCase()}`);
+    const name = uniqueNode(`once-${inUsePolicy.toLowerCase()}`);
+    const model = simulatedModel(name, CARDS);
+    // A heartbeat far outside the measurement: every write counted here is a status change.
+    const agent = await agentFor(t, model, name, { heartbeatMs: 60_000 });
+    await agent.ready();
+    const empty = await waitForNodeState(name, 'Synced on the empty spec', syncedAtGeneration);
+
+    const recorder = await recordVersions(name);
+    t.teardown(() => recorder.stop());
+    const before = agent.stats().status;
+    const { spec, reservations } = batchSpec(ns, 4, inUsePolicy);
+    const written = await writeSpec(name, spec);
+    const generation = written.metadata.generation!;
+    const done = await waitForNodeState(name, 'Synced on the batch', (o) => syncedAtGeneration(o) && o.metadata.generation === generation);
+    for (const r of reservations) t.is(reservationStatus(done.status, r)?.phase, 'Applied', r);
+    // Nothing is left to write now; a second write would come within the writer's hold (≤ 1.5 s
+    // after the pass that found the work done). The window is that wait and a margin.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    recorder.stop();
+
+    const after = agent.stats().status;
+    const changes = statusChanges(recorder.versions, empty);
+    t.log(`${after.writes - before.writes} status writes (${after.heartbeats - before.heartbeats} heartbeat-only), watch saw ${changes.length} status changes: ${changes.map((v) => `${condition(v.status, 'Synced')?.reason}@${v.status?.observedGeneration}`).join(', ')}`);
+    t.is(after.writes - before.writes, 1, 'exactly one status write for the spec generation');
+    t.is(changes.length, 1, 'the API server saw the status change once');
+    const only = changes[0]!;
+    t.is(only.status?.observedGeneration, generation, 'the write carries the generation it applied');
+    t.is(condition(only.status, 'Synced')?.status, 'True', 'and the final state');
+    for (const r of reservations) t.is(reservationStatus(only.status, r)?.phase, 'Applied', r);
+  });
+}
