@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly through tsx, so the installed command and `npm start`
-// execute the same code the tests do.
-import { register } from 'tsx/esm/api';
+// The `apqn-operator` command. It runs the sources through tsx in a checkout and the compiled
+// dist/ when installed or in the image; APQN_RUN=dist|src forces one. The rule and why are in
+// bin/entry.js.
+import { load } from './entry.js';
 
-register();
-const { main } = await import('../src/cli.ts');
+const { main } = await load('dist/cli.js', 'src/cli.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The `kubectl apqn` plugin: kubectl runs this executable (kubectl-apqn on PATH) for
-// `kubectl apqn …`. Runs the TypeScript sources through tsx, like bin/apqn-operator.js.
-import { register } from 'tsx/esm/api';
+// `kubectl apqn …`. Like bin/apqn-operator.js it runs the sources through tsx in a checkout and
+// the compiled dist/ when installed; APQN_RUN=dist|src forces one (rule in bin/entry.js).
+import { load } from './entry.js';
 
-register();
-const { main } = await import('../src/kubectl-apqn/main.ts');
+const { main } = await load('dist/kubectl-apqn/main.js', 'src/kubectl-apqn/main.ts');
 process.exitCode = await main(process.argv.slice(2));
