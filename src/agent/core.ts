@@ -46,8 +46,9 @@ export interface PassResult {
   status: NodeStateStatus;
   /** The bus equals the spec in everything the spec owns. */
   synced: boolean;
-  /** What a person should notice: Force cut-offs, stuck drains, drift repaired, foreign
-   *  changes, step failures, releases. */
+  /** What a person should notice: Warnings (Force cut-offs, stuck drains, drift repaired,
+   *  foreign changes, step failures), each once per episode, and at most one Normal event
+   *  about the node when a batch is done (reservations ready, released). */
   events: AgentEvent[];
   /** Call again after this long even if nothing changes (draining, backoff, a guest to let go). */
   requeueAfterMs?: number;
@@ -292,9 +293,7 @@ export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory
   for (const [uuid, reservation] of [...memory.owned]) {
     if (specUuids.has(uuid) || facts.mdevs.has(uuid)) continue;
     memory.owned.delete(uuid);
-    if (removed.includes(uuid)) {
-      events.push({ type: 'Normal', reason: 'Released', message: `Removed mdev ${uuid}; its queues were reset and zeroized by the kernel.`, ...(reservation ? { reservation } : {}) });
-    }
+    if (removed.includes(uuid)) memory.batch.released.push(reservation ?? `mdev ${uuid}`);
   }
 
   // Drain looks are kept only for queues whose move is still pending.
@@ -312,7 +311,7 @@ export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory
   const outcome: PassOutcome = { items, verdicts: new Map(verdicts), failure, problems: [] };
   events.push(...situationEvents(memory, outcome));
   const settlesAtMs = settlesAt(outcome, memory, opts, hitLimit);
-  const result = finish(memory, facts, wanted, outcome, current.fingerprint, specKey, opts, holdMs, events, stepsExecuted, requeueFor(outcome, memory, opts, hitLimit), hitLimit);
+  const result = finish(memory, facts, wanted, outcome, current.fingerprint, specKey, opts, holdMs, events, stepsExecuted, requeueFor(outcome, memory, opts, hitLimit), hitLimit, settlesAtMs);
   return settlesAtMs !== undefined ? { ...result, settlesAtMs } : result;
 }
 
@@ -344,6 +343,32 @@ function settlesAt(outcome: PassOutcome, memory: AgentMemory, opts: PassOptions,
     return undefined;
   }
   return at;
+}
+
+/** One Normal event about the node for what a batch finished: the reservations that reached
+ *  Applied and those released since the last one — not one per reservation (a node applies
+ *  hundreds at once; the reservations' own status says Ready). */
+function batchEvent(memory: AgentMemory, generation: number | undefined): AgentEvent | undefined {
+  const ready = [...new Set(memory.batch.ready)];
+  const released = [...new Set(memory.batch.released)];
+  if (ready.length === 0 && released.length === 0) return undefined;
+  const parts: string[] = [];
+  if (ready.length > 0) parts.push(`${ready.length} reservation${ready.length === 1 ? '' : 's'} ready (${nameList(ready)})`);
+  if (released.length > 0) {
+    const what = `${released.length}${ready.length > 0 ? '' : ` reservation${released.length === 1 ? '' : 's'}`} released`;
+    parts.push(`${what} (${nameList(released)}; mdevs removed, their queues reset and zeroized by the kernel)`);
+  }
+  memory.batch = { ready: [], released: [] };
+  const spec = generation !== undefined ? `Spec generation ${generation}` : 'The spec';
+  return { type: 'Normal', reason: ready.length > 0 ? 'Applied' : 'Released', message: `${spec} applied: ${parts.join('; ')}.` };
+}
+
+const NAMES_IN_EVENT = 10;
+
+function nameList(names: readonly string[]): string {
+  const sorted = [...names].sort();
+  const shown = sorted.slice(0, NAMES_IN_EVENT).join(', ');
+  return sorted.length > NAMES_IN_EVENT ? `${shown} (+${sorted.length - NAMES_IN_EVENT} more)` : shown;
 }
 
 /** Warnings a person should hear once per episode: stuck drains, Fail refusals, foreign
@@ -444,6 +469,7 @@ function finish(
   stepsExecuted: string[],
   requeueAfterMs: number | undefined,
   hitLimit: boolean,
+  settlesAtMs?: number,
 ): PassResult {
   const nowMs = opts.nowMs;
   rememberCapabilities(memory, facts.inv);
@@ -455,13 +481,15 @@ function finish(
   const names = [...specReservations(wanted), ...outcome.items.filter((i) => i.key.startsWith('release:')).flatMap((i) => i.reservations)];
   const reservations = reservationStatuses(names, outcome);
   for (const r of reservations) {
-    const before = memory.phases.get(r.reservation);
-    if (r.phase === 'Applied' && before !== undefined && before !== 'Applied') {
-      events.push({ type: 'Normal', reason: 'Applied', message: r.message, reservation: r.reservation });
-    }
+    if (r.phase === 'Applied' && memory.phases.get(r.reservation) !== 'Applied') memory.batch.ready.push(r.reservation);
   }
   memory.phases.clear();
   for (const r of reservations) memory.phases.set(r.reservation, r.phase as ReservationPhase);
+  // The batch ends with a pass that has nothing more coming by itself.
+  if (settlesAtMs === undefined) {
+    const event = batchEvent(memory, opts.generation);
+    if (event) events.push(event);
+  }
 
   const status: NodeStateStatus = {
     ...busStatus(facts, memory.owned, memory.capabilities),

@@ -1,8 +1,9 @@
 // What the agent remembers between passes. Only `owned` must survive a restart, and it does so
 // through the status the agent writes (mdevs[].owned / reservation), read back on start by
-// newAgentMemory(previousStatus). Everything else is rebuilt by looking at the bus again: a
-// restarted agent re-times drains from its first look, and takes the bus as it finds it as the
-// new drift baseline.
+// newAgentMemory(previousStatus). The same status also carries the conditions' transition
+// times and the reservation phases over (so a restart announces nothing that was Applied
+// before). Everything else is rebuilt by looking at the bus again: a restarted agent re-times
+// drains from its first look, and takes the bus as it finds it as the new drift baseline.
 import type { Mask } from '../apbus/mask.js';
 import type { NodeStateStatus, ReservationPhase } from '../api/types.js';
 import { parseMdevUuid } from '../apbus/ids.js';
@@ -46,8 +47,11 @@ export interface AgentMemory {
   capabilities: { apConfig?: boolean; driverOverride?: boolean };
   /** Last status produced; its conditions keep their lastTransitionTime. */
   lastStatus: NodeStateStatus | undefined;
-  /** Reservation phases last reported (Normal events on reaching Applied). */
+  /** Reservation phases last reported (the batch event names those reaching Applied). */
   readonly phases: Map<string, ReservationPhase>;
+  /** What the current batch finished, for its one Normal event: reservations that reached
+   *  Applied, and released ones (or `mdev <uuid>` when it named none). */
+  batch: { ready: string[]; released: string[] };
   idle: IdleCache | null;
   /** Spec object last seen and its key (cheap identity check before stringifying). */
   specRef: { spec: unknown; key: string } | null;
@@ -76,7 +80,13 @@ export function newAgentMemory(previous?: NodeStateStatus): AgentMemory {
     failures: 0,
     capabilities: { ...(previous?.kernel ? { apConfig: previous.kernel.apConfig } : {}) },
     lastStatus: previous ? { conditions: previous.conditions ?? [] } : undefined,
-    phases: new Map(),
+    // Phases of the last report: a restarted agent does not announce what was Applied before.
+    phases: new Map(
+      (previous?.reservations ?? [])
+        .filter((r) => r && typeof r.reservation === 'string' && typeof r.phase === 'string')
+        .map((r) => [r.reservation, r.phase]),
+    ),
+    batch: { ready: [], released: [] },
     idle: null,
     specRef: null,
   };

@@ -156,7 +156,9 @@ test('a guest holding the mdev blocks the release: Releasing/GuestAttached, noth
   t.deepEqual(done.stepsExecuted, [`remove mdev ${UUID_A}`, 'aqmask set 0004']);
   t.deepEqual(node.mdevs(), []);
   for (const q of standardQueues()) t.is(node.driver(q), 'cex4queue', q);
-  t.true(done.events.some((e) => e.reason === 'Released' && e.reservation === 'ns/a'));
+  const normal = done.events.filter((e) => e.type === 'Normal');
+  t.deepEqual(normal.map((e) => [e.reason, e.reservation]), [['Released', undefined]], 'one Normal event, about the node');
+  t.regex(normal[0]!.message, /: 1 reservation released \(ns\/a; mdevs removed, their queues reset and zeroized by the kernel\)\.$/);
   t.is(reservationOf(done.status, 'ns/a'), undefined, 'a released reservation leaves the status');
   t.deepEqual(done.status.mdevs, []);
 });

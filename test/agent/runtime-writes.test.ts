@@ -1,6 +1,7 @@
 // How many API writes the agent makes for one spec generation on the happy path, against the
-// real API server: one status write carrying observedGeneration and the final state. Counted
-// twice: by the writer's own counter and by the versions of the object the API server reports.
+// real API server: one status write carrying observedGeneration and the final state, and at
+// most one Normal event about the node (Warnings stay per reservation). Counted twice: by the
+// writer's own counter and by the versions of the object the API server reports.
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import type { APNodeState, NodeStateSpec } from '../../src/api/types.js';
@@ -9,6 +10,7 @@ import { testNamespace } from '../support/cluster.js';
 import {
   agentFor,
   condition,
+  eventsIn,
   recordVersions,
   reservationStatus,
   simulatedModel,
@@ -17,6 +19,7 @@ import {
   waitForNodeState,
   writeSpec,
 } from './runtime-support.js';
+import { eventually } from '../support/cluster.js';
 
 const CARDS = ['05', '06', '07', '08'].map((id) => ({ id, domains: '0004-0007' }));
 
@@ -83,3 +86,31 @@ for (const inUsePolicy of ['Wait', 'Force'] as const) {
     for (const r of reservations) t.is(reservationStatus(only.status, r)?.phase, 'Applied', r);
   });
 }
+
+test('happy path: no Normal event per reservation; one aggregated Normal event about the node names them', async (t) => {
+  const ns = await testNamespace(t, 'batch-events');
+  const name = uniqueNode('batch-events');
+  const model = simulatedModel(name, CARDS);
+  const agent = await agentFor(t, model, name);
+  await agent.ready();
+  await waitForNodeState(name, 'Synced on the empty spec', syncedAtGeneration);
+
+  const { spec, reservations } = batchSpec(ns, 4, 'Wait');
+  const written = await writeSpec(name, spec);
+  const generation = written.metadata.generation!;
+  await waitForNodeState(name, 'Synced on the batch', (o) => syncedAtGeneration(o) && o.metadata.generation === generation);
+
+  const aboutNode = await eventually('the aggregated Normal event about the node', async () => {
+    const events = (await eventsIn('default')).filter((e) => e.regarding?.kind === 'APNodeState' && e.regarding.name === name && e.type === 'Normal');
+    return events.length > 0 ? events : undefined;
+  });
+  await agent.stop(); // flushes event writes in flight: what follows sees all of them
+  t.is(aboutNode.length, 1, 'one Normal event for the batch');
+  const note = aboutNode[0]!.note ?? '';
+  t.is(aboutNode[0]!.reason, 'Applied');
+  t.regex(note, new RegExp(`generation ${generation}`));
+  t.regex(note, /4 reservations ready/);
+  for (const r of reservations) t.true(note.includes(r), `${r} named in "${note}"`);
+  const perReservation = (await eventsIn(ns)).filter((e) => e.type === 'Normal');
+  t.deepEqual(perReservation.map((e) => `${e.reason} ${e.regarding?.name}`), [], 'no Normal event about any reservation');
+});
