@@ -3,7 +3,7 @@
 //   start → read (or create) APNodeState/<node>; its last status tells which mdevs are ours
 //         → watch that one object
 //         → pass: reconcileNode(backend, spec, memory) → status to the writer (with the core's
-//           hint that it is short-lived, if so), events out
+//           hint that it is short-lived, if so), events handed to the sink without waiting
 //         → sleep until the rescan interval, the core's requeueAfterMs, or a spec change.
 //
 // An idle pass costs one bus fingerprint (the core keeps its last answer while neither the spec
@@ -24,6 +24,7 @@ import { DEFAULT_HEARTBEAT_MS, NodeStatusWriter, type StatusWriterStats } from '
 
 export const DEFAULT_RESCAN_MS = 2000;
 const MAX_ERROR_BACKOFF_MS = 60_000;
+const EVENT_FLUSH_WAIT_MS = 5000;
 
 export interface AgentRuntimeOptions {
   kubeConfig: k8s.KubeConfig;
@@ -138,7 +139,8 @@ export class AgentRuntime {
     await this.#watch.stop(); // also ends a bootstrap still retrying against an absent API server
     await this.#running;
     await this.#writer.stop();
-    await this.#events.flush?.().catch(() => undefined);
+    // Event writes in flight may finish, but a hung one does not hold up the shutdown.
+    await withDeadline(this.#events.flush?.(), EVENT_FLUSH_WAIT_MS, this.#clock);
     for (const resolve of this.#readyWaiters.splice(0)) resolve();
   }
 
@@ -258,13 +260,18 @@ export class AgentRuntime {
     return delay;
   }
 
+  /** Hands an event to the sink and moves on: the pass never waits for an event write, and a
+   *  sink that throws or hangs costs that event, not the loop. */
   #emit(event: AgentEvent, object: APNodeState): void {
     const fields = { reason: event.reason, reservation: event.reservation, apqns: event.apqns, message: event.message };
     if (event.type === 'Warning') this.log.warn('event', fields);
     else this.log.info('event', fields);
-    this.#events.emit(event, object).catch((err: unknown) => {
-      this.log.warn('could not record event', { reason: event.reason, error: describeError(err) });
-    });
+    const couldNot = (err: unknown) => this.log.warn('could not record event', { reason: event.reason, error: describeError(err) });
+    try {
+      this.#events.emit(event, object).catch(couldNot);
+    } catch (err) {
+      couldNot(err);
+    }
   }
 
   #kick(): void {
@@ -290,6 +297,18 @@ export class AgentRuntime {
       this.#sleepTimer = this.#clock.setTimer(done, ms);
     });
   }
+}
+
+/** Waits for `work` (its failure ignored), at most `ms`. */
+function withDeadline(work: Promise<void> | undefined, ms: number, clock: Clock): Promise<void> {
+  if (!work) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = clock.setTimer(resolve, ms);
+    work.catch(() => undefined).then(() => {
+      timer.cancel();
+      resolve();
+    });
+  });
 }
 
 function identity(object: APNodeState): string {

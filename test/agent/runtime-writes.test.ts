@@ -1,10 +1,12 @@
 // How many API writes the agent makes for one spec generation on the happy path, against the
 // real API server: one status write carrying observedGeneration and the final state, and at
 // most one Normal event about the node (Warnings stay per reservation). Counted twice: by the
-// writer's own counter and by the versions of the object the API server reports.
+// writer's own counter and by the versions of the object the API server reports. And an event
+// sink in trouble costs events, never the loop.
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import type { APNodeState, NodeStateSpec } from '../../src/api/types.js';
+import type { AgentEventSink } from '../../src/agent/event-sink.js';
 import { classifyDifference } from '../../src/agent/status-writer.js';
 import { testNamespace } from '../support/cluster.js';
 import {
@@ -113,4 +115,32 @@ test('happy path: no Normal event per reservation; one aggregated Normal event a
   for (const r of reservations) t.true(note.includes(r), `${r} named in "${note}"`);
   const perReservation = (await eventsIn(ns)).filter((e) => e.type === 'Normal');
   t.deepEqual(perReservation.map((e) => `${e.reason} ${e.regarding?.name}`), [], 'no Normal event about any reservation');
+});
+
+test('an event sink that throws or never answers holds up neither the loop nor stop()', async (t) => {
+  const ns = await testNamespace(t, 'stuck-sink');
+  const name = uniqueNode('stuck-sink');
+  const model = simulatedModel(name, CARDS);
+  let emitted = 0;
+  const events: AgentEventSink = {
+    emit: () => {
+      emitted++;
+      if (emitted % 2 === 1) throw new Error('the sink broke');
+      return new Promise<void>(() => undefined); // an event write that never ends
+    },
+    flush: () => new Promise<void>(() => undefined),
+  };
+  const agent = await agentFor(t, model, name, { events });
+  await agent.ready();
+  await waitForNodeState(name, 'Synced on the empty spec', syncedAtGeneration);
+  const first = await writeSpec(name, batchSpec(ns, 2, 'Wait').spec);
+  await waitForNodeState(name, 'Synced on the first batch', (o) => syncedAtGeneration(o) && o.metadata.generation === first.metadata.generation);
+  const second = await writeSpec(name, batchSpec(ns, 4, 'Wait').spec);
+  await waitForNodeState(name, 'Synced on the second batch', (o) => syncedAtGeneration(o) && o.metadata.generation === second.metadata.generation);
+  t.is(emitted, 2, 'one event per batch reached the sink: the first threw, the second hangs');
+  t.true(agent.runtime.isHealthy(), 'the loop is still passing');
+
+  const started = Date.now();
+  await agent.stop();
+  t.true(Date.now() - started < 8000, `stop() gave up on the hung flush (${Date.now() - started} ms)`);
 });
