@@ -2,29 +2,38 @@
 # Multi-arch: node:20-bookworm-slim exists for s390x and amd64.
 #
 #   docker build -t apqn-operator .
+#
+# The image runs the JavaScript that `npm run build` compiles (dist/), with production
+# dependencies only: no TypeScript, no tsx, no src/.
+
+# Build stage: every dependency (typescript), then `npm run build` (tsc over src/ with
+# tsconfig.build.json, plus the .proto files the DRA plugin loads from beside its module).
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY hack/build.sh hack/ensure-deps.sh ./hack/
+COPY src ./src
+RUN npm run build
+
+# Production dependencies only.
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Production dependencies only (tsx is one: the sources run as TypeScript).
 RUN npm ci --omit=dev --no-audit --no-fund
-
-FROM node:20-bookworm-slim AS check
-WORKDIR /app
-COPY package.json package-lock.json tsconfig.json ./
-RUN npm ci --no-audit --no-fund
-COPY src ./src
-COPY test ./test
-COPY bench ./bench
-RUN npx tsc --noEmit -p tsconfig.json
 
 FROM node:20-bookworm-slim
 WORKDIR /app
-ENV NODE_ENV=production APQN_LOG_FORMAT=json
+ENV NODE_ENV=production APQN_LOG_FORMAT=json APQN_RUN=dist
 COPY --from=deps /app/node_modules ./node_modules
-COPY --from=check /app/src ./src
+COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
+# Read at run time, relative to dist/ (../../crds from dist/k8s/): the CRDs (installed by
+# `controlplane`/`dev`), and the example topology (`dev`'s default, handy for `sim`).
 COPY crds ./crds
+COPY examples/topology.yaml ./examples/topology.yaml
 # Non-root by default (the controller); the agent's DaemonSet sets runAsUser 0 for sysfs.
 USER 65532:65532
 ENTRYPOINT ["node", "/app/bin/apqn-operator.js"]
