@@ -230,6 +230,11 @@ export interface PatchOptions {
   force?: boolean;
 }
 
+export interface DeleteOptions {
+  /** Delete only this object: the API server refuses (409) when uid or resourceVersion differ. */
+  preconditions?: { uid?: string; resourceVersion?: string };
+}
+
 /** get/list/create/patch/delete for one custom resource type; objects are the wire JSON. */
 export class CustomResourceClient<T extends CustomObject> {
   readonly api: k8s.CustomObjectsApi;
@@ -327,13 +332,18 @@ export class CustomResourceClient<T extends CustomObject> {
       : this.api.patchClusterCustomObjectStatus(params, config))) as T;
   }
 
-  /** Deletes the object; false when it was already gone. */
-  async delete(target: ObjectRef | string): Promise<boolean> {
+  /**
+   * Deletes the object; false when it was already gone. With preconditions the server deletes
+   * only the object of that uid and/or resourceVersion, and answers 409 otherwise (someone
+   * recreated or changed it meanwhile).
+   */
+  async delete(target: ObjectRef | string, options: DeleteOptions = {}): Promise<boolean> {
     const ref = this.ref(target);
+    const body = options.preconditions ? { body: { preconditions: options.preconditions } } : {};
     try {
       await (ref.namespace
-        ? this.api.deleteNamespacedCustomObject({ ...this.base(), namespace: ref.namespace, name: ref.name })
-        : this.api.deleteClusterCustomObject({ ...this.base(), name: ref.name }));
+        ? this.api.deleteNamespacedCustomObject({ ...this.base(), namespace: ref.namespace, name: ref.name, ...body })
+        : this.api.deleteClusterCustomObject({ ...this.base(), name: ref.name, ...body }));
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
