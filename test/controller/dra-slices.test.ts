@@ -1,6 +1,7 @@
 // The DRA contract's names and values, and the pure pool planner: which reservations are
-// devices, their attributes within the API's limits, the 128-device split, generation bumps,
-// and no write at all for an unchanged pool.
+// devices, their attributes within the API's limits, the 128-device split, the fewest slice
+// writes (only slices whose content changed, filled up to 128), generation bumps only when a
+// device leaves, no write at all for an unchanged pool, and one write per publish window.
 import test from 'ava';
 import {
   DRA_DRIVER,
@@ -15,6 +16,7 @@ import {
 import type { APNodeState, APQNReservation, Condition } from '../../src/api/types.js';
 import { mdevUuidFor } from '../../src/controller/mdev-uuid.js';
 import { chunk, deviceOf, devicesForNode, isPublishable, planPool } from '../../src/controller/dra-slices.js';
+import { PublishWindow } from '../../src/controller/dra-window.js';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -156,16 +158,113 @@ test('planPool: first publication is generation 1; an unchanged pool is not writ
   t.is(planPool('node-a', devices, stored(first)), undefined);
 });
 
-test('planPool: any change rewrites the whole pool at the next generation', (t) => {
+const numbered = (n: number, from = 0) => Array.from({ length: n }, (_, i) => reservation(`r${String(from + i).padStart(3, '0')}`));
+const names = (slice: ResourceSlice) => slice.spec.devices.map((d) => d.attributes?.reservation?.string);
+
+test('planPool: a device added rewrites only the slice it joins, under the same generation', (t) => {
+  const first = planPool('node-a', devicesForNode('node-a', numbered(130)), [])!;
+  t.deepEqual(first.writes.map((w) => w.spec.devices.length), [128, 2]);
+  // r200 sorts after every stored device: it joins slice 1, the first with room; slice 0 is not touched.
+  const added = planPool('node-a', devicesForNode('node-a', [...numbered(130), reservation('r200')]), stored(first))!;
+  t.is(added.generation, 1);
+  t.false(added.bumped);
+  t.deepEqual(added.writes.map((w) => w.metadata?.name), ['node-a-ap.s390x.io-1']);
+  t.deepEqual(names(added.writes[0]!), ['ns/r128', 'ns/r129', 'ns/r200']);
+  t.deepEqual(added.writes[0]!.spec.pool, { name: 'node-a', generation: 1, resourceSliceCount: 2 });
+  t.deepEqual(added.deletes, []);
+});
+
+test('planPool: stored devices stay in their slice; new ones fill slices up to 128 before a new slice', (t) => {
+  // r000 sorts first, but r001..r128 already fill slice 0: it goes where there is room.
+  const full = planPool('node-a', devicesForNode('node-a', numbered(128, 1)), [])!;
+  const plan = planPool('node-a', devicesForNode('node-a', [reservation('r000'), ...numbered(128, 1)]), stored(full))!;
+  t.is(plan.generation, 1);
+  t.deepEqual(plan.writes.map((w) => [w.metadata?.name, w.spec.devices.length]), [
+    ['node-a-ap.s390x.io-0', 128], // unchanged devices, rewritten only for resourceSliceCount 2
+    ['node-a-ap.s390x.io-1', 1],
+  ]);
+  t.deepEqual(names(plan.writes[1]!), ['ns/r000']);
+  for (const w of plan.writes) t.deepEqual(w.spec.pool, { name: 'node-a', generation: 1, resourceSliceCount: 2 });
+});
+
+test('planPool: a device whose attributes changed rewrites its slice, same generation', (t) => {
+  const first = planPool('node-a', devicesForNode('node-a', numbered(130)), [])!;
+  const changed = devicesForNode('node-a', numbered(130)).map((d) =>
+    d.attributes?.reservation?.string === 'ns/r129' ? { ...d, attributes: { ...d.attributes, mode: { string: 'EP11' } } } : d,
+  );
+  const plan = planPool('node-a', changed, stored(first))!;
+  t.is(plan.generation, 1);
+  t.deepEqual(plan.writes.map((w) => w.metadata?.name), ['node-a-ap.s390x.io-1']);
+});
+
+test('planPool: a device that leaves bumps the generation and rewrites every slice', (t) => {
+  const first = planPool('node-a', devicesForNode('node-a', numbered(130)), [])!;
+  const plan = planPool('node-a', devicesForNode('node-a', numbered(130).filter((r) => r.metadata.name !== 'r129')), stored(first))!;
+  t.is(plan.generation, 2);
+  t.true(plan.bumped);
+  t.deepEqual(plan.writes.map((w) => w.metadata?.name), ['node-a-ap.s390x.io-0', 'node-a-ap.s390x.io-1']);
+  for (const w of plan.writes) t.deepEqual(w.spec.pool, { name: 'node-a', generation: 2, resourceSliceCount: 2 });
+  // One leaves and one comes in the same pass: still a bump.
+  const swap = planPool('node-a', devicesForNode('node-a', [...numbered(129), reservation('r900')]), stored(first))!;
+  t.is(swap.generation, 2);
+});
+
+test('planPool: a new owner (the Node appeared) rewrites the slices under the same generation', (t) => {
   const before = planPool('node-a', devicesForNode('node-a', [reservation('a')]), [])!;
-  const after = planPool('node-a', devicesForNode('node-a', [reservation('a'), reservation('b')]), stored(before))!;
-  t.is(after.generation, 2);
-  t.is(after.writes[0]!.spec.devices.length, 2);
-  // A new owner (the Node appeared) is a change too.
   const owner = { apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: 'u1', controller: true };
-  const owned = planPool('node-a', after.writes[0]!.spec.devices, stored(after), owner)!;
-  t.is(owned.generation, 3);
+  const owned = planPool('node-a', before.writes[0]!.spec.devices, stored(before), owner)!;
+  t.is(owned.generation, 1);
   t.deepEqual(owned.writes[0]!.metadata?.ownerReferences, [owner]);
+  // Without a Node object the stored owner stays: nothing to write.
+  t.is(planPool('node-a', before.writes[0]!.spec.devices, stored(owned)), undefined);
+});
+
+test('planPool: a slice deleted by someone else (kubelet) is published again, nothing else rewritten', (t) => {
+  const first = planPool('node-a', devicesForNode('node-a', numbered(130)), [])!;
+  const plan = planPool('node-a', devicesForNode('node-a', numbered(130)), stored(first).slice(0, 1))!;
+  t.is(plan.generation, 1);
+  t.deepEqual(plan.writes.map((w) => [w.metadata?.name, w.spec.devices.length]), [['node-a-ap.s390x.io-1', 2]]);
+});
+
+test('planPool + PublishWindow: adds arriving within a window go out in one write', (t) => {
+  let now = 0;
+  const window = new PublishWindow(300, () => now);
+  let pool: ResourceSlice[] = [];
+  const writes: number[] = [];
+  const readyOnes: APQNReservation[] = [];
+  // What reconcileNodeSlices does for each event: wait out the window, else plan and write.
+  const reconcile = (): number => {
+    const wait = window.wait('node-a');
+    if (wait > 0) return wait;
+    const plan = planPool('node-a', devicesForNode('node-a', readyOnes), pool);
+    if (!plan) return 0;
+    window.open('node-a');
+    writes.push(plan.writes.length + plan.deletes.length);
+    const byName = new Map(pool.map((s) => [s.metadata!.name!, s]));
+    for (const w of plan.writes) byName.set(w.metadata!.name!, w);
+    pool = [...byName.values()];
+    t.false(plan.bumped);
+    return 0;
+  };
+  readyOnes.push(reservation('r000'));
+  t.is(reconcile(), 0, 'an idle node publishes at once');
+  t.deepEqual(writes, [1]);
+  let retryAt = 0;
+  for (let i = 1; i < 50; i++) {
+    now = i * 5; // 49 more Ready within 245 ms
+    readyOnes.push(reservation(`r${String(i).padStart(3, '0')}`));
+    const wait = reconcile();
+    t.true(wait > 0);
+    retryAt = now + wait;
+  }
+  t.is(retryAt, 300, 'looked at again when the window closes');
+  now = retryAt;
+  t.is(reconcile(), 0);
+  t.deepEqual(writes, [1, 1], 'one write for the 49 that came during the window');
+  t.is(pool[0]!.spec.devices.length, 50);
+  t.is(pool[0]!.spec.pool.generation, 1);
+  now = 2000;
+  t.is(window.wait('node-a'), 0, 'quiet again: the next change goes out at once');
 });
 
 test('planPool: more than 128 devices split into slices of at most 128 that count each other', (t) => {
