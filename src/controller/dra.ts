@@ -2,7 +2,10 @@
 // ResourceSlices, dra-publish.ts) and a claim queue (each APQNClaim's ResourceClaim,
 // dra-claims.ts). It shares the Controller's informers when given them and adds two of its own
 // (this driver's ResourceSlices; the ResourceClaims it labelled). Reconcilers run only while
-// `isLeading()` says so; the informers stay warm either way.
+// `isLeading()` says so; the informers stay warm either way. Node events are routed in O(1)
+// through its own indexes by node, and only when they can change a pool (dra-routing.ts):
+// agent heartbeats, Node status updates and reservation changes that leave a device as it was
+// enqueue nothing.
 import type * as k8s from '@kubernetes/client-node';
 import type { APNodeState, APQNClaim, APQNReservation } from '../api/types.js';
 import {
@@ -22,6 +25,8 @@ import { logger, type Logger } from '../log.js';
 import type { Scope } from './context.js';
 import { reconcileClaimDra, type ClaimDraContext } from './dra-claims.js';
 import { reconcileNodeSlices, type SlicePublisherContext } from './dra-publish.js';
+import { ByNode, nodeMatters, nodeStateMatters, nodesToRepublish } from './dra-routing.js';
+import { DEFAULT_PUBLISH_WINDOW_MS, PublishWindow } from './dra-window.js';
 
 type Sliced = ResourceSlice & { metadata?: { name?: string } };
 type Claimed = ResourceClaim & { metadata?: { name?: string; namespace?: string } };
@@ -48,6 +53,8 @@ export interface DraControllerOptions {
   now?: () => number;
   /** Observes ResourceSlice writes (tests count them). */
   onSliceWrite?: SlicePublisherContext['onWrite'];
+  /** A node's pool is written at most once per this many ms (default 300; dra-window.ts). */
+  publishWindowMs?: number;
 }
 
 export interface DraStats {
@@ -65,6 +72,9 @@ export class DraController {
   private readonly log: Logger;
   private readonly publisher: SlicePublisherContext;
   private readonly claimCtx: ClaimDraContext;
+  /** Reservations by status.nodeName and this driver's slices by spec.nodeName (from events). */
+  private readonly reservationsByNode = new ByNode<APQNReservation>((r) => r.status?.nodeName);
+  private readonly slicesByNode = new ByNode<Sliced>((s) => s.spec?.nodeName);
   private queues: { nodes: WorkQueue; claims: WorkQueue } | undefined;
   private workersDone: Promise<void> | undefined;
   private leaderTimer: NodeJS.Timeout | undefined;
@@ -101,11 +111,12 @@ export class DraController {
       { log: informerLog('resourceclaims') },
     );
     this.publisher = {
-      reservations: this.caches.reservations,
+      reservationsOf: (node) => this.reservationsByNode.of(node),
       nodeStates: this.caches.nodeStates,
       nodes: this.caches.nodes,
-      slices: this.slices,
+      slicesOf: (node) => this.slicesByNode.of(node),
       sliceClient,
+      window: new PublishWindow(options.publishWindowMs ?? DEFAULT_PUBLISH_WINDOW_MS, options.now),
       scope: this.scope,
       log: this.log,
       ...(options.onSliceWrite ? { onWrite: options.onSliceWrite } : {}),
@@ -132,18 +143,41 @@ export class DraController {
     this.queues?.claims.add(`${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`);
   }
 
-  /** Informer events only enqueue keys. */
+  /**
+   * Informer events keep the indexes by node and enqueue keys — only the nodes whose pool the
+   * change can alter, without listing anything.
+   */
   private wire(): void {
-    const reservation = (old: APQNReservation | undefined, r: APQNReservation) => {
-      this.node(old?.status?.nodeName);
-      this.node(r.status?.nodeName);
+    const inScope = (r: APQNReservation) => !this.scope.namespace || r.metadata.namespace === this.scope.namespace;
+    const republish = (old: APQNReservation | undefined, r: APQNReservation | undefined) => {
+      for (const node of nodesToRepublish(old, r)) this.node(node);
     };
-    this.caches.reservations.on({ add: (r) => reservation(undefined, r), update: reservation, delete: (r) => reservation(undefined, r) });
+    this.caches.reservations.on({
+      add: (r) => {
+        if (!inScope(r)) return;
+        this.reservationsByNode.set(r);
+        republish(undefined, r);
+      },
+      update: (old, r) => {
+        if (!inScope(r)) return;
+        this.reservationsByNode.set(r);
+        republish(old, r);
+      },
+      delete: (r) => {
+        if (!inScope(r)) return;
+        this.reservationsByNode.delete(r);
+        republish(r, undefined);
+      },
+    });
     const byName = (o: { metadata?: { name?: string } }) => this.node(o.metadata?.name);
-    this.caches.nodeStates.on({ add: byName, update: (_o, s) => byName(s), delete: byName });
-    this.caches.nodes.on({ add: byName, update: (_o, n) => byName(n), delete: byName });
+    this.caches.nodeStates.on({ add: byName, update: (old, s) => nodeStateMatters(old, s) && byName(s), delete: byName });
+    this.caches.nodes.on({ add: byName, update: (old, n) => nodeMatters(old, n) && byName(n), delete: byName });
     const slice = (s: Sliced) => this.node(s.spec?.nodeName);
-    this.slices.on({ add: slice, update: (old, s) => (slice(old), slice(s)), delete: slice });
+    this.slices.on({
+      add: (s) => (this.slicesByNode.set(s), slice(s)),
+      update: (old, s) => (this.slicesByNode.set(s), slice(old), slice(s)),
+      delete: (s) => (this.slicesByNode.delete(s), slice(s)),
+    });
     const claim = (c: { metadata?: { namespace?: string; name?: string } }) => this.claim(c);
     this.caches.claims.on({ add: claim, update: (_o, c) => claim(c), delete: claim });
     this.resourceClaims.on({ add: claim, update: (_o, c) => claim(c), delete: claim });
@@ -194,9 +228,9 @@ export class DraController {
       runWorkers(queues.claims, workers, counted('claims', (k) => reconcileClaimDra(k, this.claimCtx)), this.log.child({ queue: 'dra-claims' })),
     ]).then(() => undefined);
     // Everything once: nodes with reservations, agents or slices; every claim.
-    for (const r of this.caches.reservations.list(this.scope.namespace)) this.node(r.status?.nodeName);
+    for (const node of this.reservationsByNode.nodes()) this.node(node);
     for (const s of this.caches.nodeStates.list()) this.node(s.metadata?.name);
-    for (const s of this.slices.list()) this.node(s.spec?.nodeName);
+    for (const node of this.slicesByNode.nodes()) this.node(node);
     for (const c of this.caches.claims.list(this.scope.namespace)) this.claim(c);
     for (const c of this.resourceClaims.list(this.scope.namespace)) this.claim(c);
     this.log.debug('DRA reconcilers started', { claims: this.caches.claims.list().length });

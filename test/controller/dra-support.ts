@@ -7,9 +7,10 @@ import type { ExecutionContext } from 'ava';
 import * as yaml from 'js-yaml';
 import { DEVICE_CLASS, DRA_DRIVER, ResourceClaimType, ResourceSliceType, type ResourceClaim, type ResourceSlice } from '../../src/api/dra.js';
 import { startDraController, type DraController, type DraControllerOptions } from '../../src/controller/dra.js';
+import { DEFAULT_PUBLISH_WINDOW_MS } from '../../src/controller/dra-window.js';
 import { CustomResourceClient } from '../../src/k8s/client.js';
 import { logger } from '../../src/log.js';
-import { kubeConfig, kubectl } from '../support/cluster.js';
+import { eventually, kubeConfig, kubectl } from '../support/cluster.js';
 
 export const sliceClient = () => new CustomResourceClient<ResourceSlice>(kubeConfig(), ResourceSliceType);
 export const resourceClaimClient = () => new CustomResourceClient<ResourceClaim>(kubeConfig(), ResourceClaimType);
@@ -89,4 +90,13 @@ export async function startDra(t: ExecutionContext, ns: string, options: Partial
   });
   t.teardown(() => dra.stop());
   return dra;
+}
+
+/**
+ * Resolves once a publish window (DEFAULT_PUBLISH_WINDOW_MS, or `ms`) has passed since the call:
+ * a node written before the call is then looked at again at once, not at the window's end.
+ */
+export async function windowOver(ms = DEFAULT_PUBLISH_WINDOW_MS): Promise<void> {
+  const from = Date.now();
+  await eventually(`${ms} ms publish window over`, () => (Date.now() - from > ms ? true : undefined));
 }
