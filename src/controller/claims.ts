@@ -3,12 +3,15 @@ import { isNotFound } from '../k8s/client.js';
 import { writeStatus } from '../k8s/status.js';
 import type { SyncResult } from '../k8s/workqueue.js';
 import { desiredClaimStatus, judgeClaim } from './claim-status.js';
-import { clusterView, type ControllerContext } from './context.js';
+import { judgeView, type ControllerContext } from './context.js';
 
 export async function reconcileClaim(key: string, ctx: ControllerContext): Promise<SyncResult> {
   const claim = ctx.caches.claims.get(key);
   if (!claim || (ctx.scope.namespace && claim.metadata.namespace !== ctx.scope.namespace)) return;
-  const view = clusterView(ctx);
+  // A claim's binding reads its reservation and the other claims naming it, nothing else.
+  const target = `${claim.metadata.namespace ?? ''}/${claim.spec?.reservationName ?? ''}`;
+  const r = ctx.caches.reservations.get(target);
+  const view = { ...judgeView(ctx, []), reservations: r ? [r] : [], claims: ctx.decisions.claimsNaming(target) };
   const judgement = judgeClaim(claim, view);
   const generation = claim.metadata.generation;
   try {

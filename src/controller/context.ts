@@ -6,6 +6,7 @@ import type { OperatorClients } from '../k8s/client.js';
 import type { Informer, NodeObject } from '../k8s/informer.js';
 import type { Logger } from '../log.js';
 import type { ClusterView } from './cluster-view.js';
+import type { DecisionCache } from './decision-cache.js';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -34,14 +35,50 @@ export interface Scope {
   nodes?: (name: string) => boolean;
 }
 
+/** Where a reconciler puts keys it finds need another look. */
+export interface Enqueue {
+  reservation(key: string): void;
+  node(name: string): void;
+  claim(key: string): void;
+}
+
+/** What one node's spec writer remembers between passes (batching, and a cache that lags). */
+export interface NodeWriteRecord {
+  /** When the last spec write happened (ms). */
+  at: number;
+  /** The object's generation that write produced. */
+  generation: number;
+}
+
 export interface ControllerContext {
   clients: OperatorClients;
   caches: Caches;
+  /** The cluster decision, incrementally kept (fed by the informer handlers). */
+  decisions: DecisionCache;
+  enqueue: Enqueue;
   events: EventSink;
   log: Logger;
   now(): number;
   heartbeatStaleMs: number;
   scope: Scope;
+  /** Per node: the last spec write. */
+  nodeWrites: Map<string, NodeWriteRecord>;
+  /** Per reservation: since when a progress-only status change waits (ms). */
+  progressSince: Map<string, number>;
+}
+
+/**
+ * What judging one reservation reads: the clock, the agent's report of the nodes it names
+ * (newest copy from the informer) — not the whole cluster.
+ */
+export function judgeView(ctx: Pick<ControllerContext, 'caches' | 'now' | 'heartbeatStaleMs'>, nodes: Iterable<string | undefined>): ClusterView {
+  const nodeStates = new Map<string, APNodeState>();
+  for (const name of nodes) {
+    if (!name) continue;
+    const state = ctx.caches.nodeStates.get(name);
+    if (state) nodeStates.set(name, state);
+  }
+  return { now: ctx.now(), reservations: [], claims: [], nodeStates, nodeLabels: new Map(), heartbeatStaleMs: ctx.heartbeatStaleMs };
 }
 
 /** The caches as a ClusterView; `fresh` objects replace their cached copies (read after a write). */

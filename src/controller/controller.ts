@@ -1,7 +1,8 @@
 // The controller process: informers on APQNReservation, APQNClaim, APNodeState and Node that
-// only enqueue keys; three work queues (reservations, node specs, claims) with level-based
-// reconcilers; and, with leader election, reconcilers that run only while this replica holds
-// the Lease. The caches stay warm while not leading, so a new leader starts from a full view.
+// feed the incremental decision cache and enqueue keys; three work queues (reservations, node
+// specs, claims) with level-based reconcilers; one staleness timer per node; and, with leader
+// election, reconcilers that run only while this replica holds the Lease. The caches (and the
+// decision cache) stay warm while not leading, so a new leader starts from a full view.
 import type * as k8s from '@kubernetes/client-node';
 import type { APNodeState, APQNClaim, APQNReservation } from '../api/types.js';
 import { operatorClients } from '../k8s/client.js';
@@ -12,9 +13,13 @@ import { logger, type Logger } from '../log.js';
 import { reconcileClaim } from './claims.js';
 import { DEFAULT_HEARTBEAT_STALE_MS } from './cluster-view.js';
 import type { Caches, ControllerContext, EventSink, Scope } from './context.js';
+import { DecisionCache } from './decision-cache.js';
 import { reconcileNode } from './nodes.js';
 import { reconcileReservation } from './reservations.js';
-import { enqueueAll, onClaim, onNode, onNodeState, onReservation, type Queues } from './wiring.js';
+import { enqueueAll, onClaim, onNode, onNodeState, onReservation, type Queues, type Wiring } from './wiring.js';
+
+/** Reconciles in flight per queue: each is mostly waiting on the API server, so many overlap. */
+const DEFAULT_WORKERS = { reservations: 16, nodes: 8, claims: 4 };
 
 export interface Leadership {
   /** Campaigns until stopped; calls onStart when this replica leads, onStop (awaited) when it stops leading. */
@@ -30,7 +35,7 @@ export interface ControllerOptions {
   events?: EventSink;
   heartbeatStaleMs?: number;
   scope?: Scope;
-  /** Workers per queue (default 2 for reservations and claims; node specs use 1 per node key anyway). */
+  /** Workers for the reservation queue (default 16; node specs 8, claims 4 — a key is never worked on twice at once). */
   workers?: number;
 }
 
@@ -63,6 +68,7 @@ export class Controller {
   private readonly log: Logger;
   private run: Run | undefined;
   private stopping = false;
+  private readonly staleTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly options: ControllerOptions) {
     const kc = options.kubeConfig;
@@ -78,35 +84,70 @@ export class Controller {
       nodeStates: new Informer<APNodeState>(kc, customResourceSource(clients.nodeStates), { log: informerLog('apnodestates') }),
       nodes: new Informer<NodeObject>(kc, nodeSource(kc), { log: informerLog('nodes') }),
     };
-    this.ctx = {
-      clients,
-      caches: this.caches,
-      events: options.events ?? logSink(this.log),
-      log: this.log,
-      now: () => realClock.now(),
-      heartbeatStaleMs: options.heartbeatStaleMs ?? DEFAULT_HEARTBEAT_STALE_MS,
-      scope,
-    };
     const queues: Queues = {
       reservations: { add: (k) => this.run?.queues.reservations.add(k) },
       nodes: { add: (k) => this.run?.queues.nodes.add(k) },
       claims: { add: (k) => this.run?.queues.claims.add(k) },
     };
+    const heartbeatStaleMs = options.heartbeatStaleMs ?? DEFAULT_HEARTBEAT_STALE_MS;
+    const decisions = new DecisionCache((changed) => {
+      for (const key of changed.reservations) queues.reservations.add(key);
+      for (const node of changed.nodes) queues.nodes.add(node);
+    });
+    this.ctx = {
+      clients,
+      caches: this.caches,
+      decisions,
+      enqueue: { reservation: (k) => queues.reservations.add(k), node: (n) => n && queues.nodes.add(n), claim: (k) => queues.claims.add(k) },
+      events: options.events ?? logSink(this.log),
+      log: this.log,
+      now: () => realClock.now(),
+      heartbeatStaleMs,
+      scope,
+      nodeWrites: new Map(),
+      progressSince: new Map(),
+    };
+    const wiring: Wiring = {
+      decisions,
+      scope,
+      queues,
+      now: () => realClock.now(),
+      heartbeatStaleMs,
+      heartbeat: (node, at) => this.watchStaleness(node, at + heartbeatStaleMs),
+    };
     const { caches } = this;
     caches.reservations.on({
-      add: (r) => onReservation(caches, scope, queues, undefined, r),
-      update: (old, r) => onReservation(caches, scope, queues, old, r),
-      delete: (r) => onReservation(caches, scope, queues, undefined, r),
+      add: (r) => onReservation(wiring, undefined, r),
+      update: (old, r) => onReservation(wiring, old, r),
+      delete: (r) => onReservation(wiring, undefined, r, true),
     });
     caches.claims.on({
-      add: (c) => onClaim(caches, scope, queues, undefined, c),
-      update: (old, c) => onClaim(caches, scope, queues, old, c),
-      delete: (c) => onClaim(caches, scope, queues, undefined, c),
+      add: (c) => onClaim(wiring, undefined, c),
+      update: (old, c) => onClaim(wiring, old, c),
+      delete: (c) => onClaim(wiring, undefined, c, true),
     });
-    const nodeState = (s: APNodeState) => onNodeState(caches, scope, queues, s);
-    caches.nodeStates.on({ add: nodeState, update: (_o, s) => nodeState(s), delete: nodeState });
-    const node = (n: NodeObject) => onNode(caches, scope, queues, n);
-    caches.nodes.on({ add: node, update: (_o, n) => node(n), delete: node });
+    caches.nodeStates.on({
+      add: (s) => onNodeState(wiring, undefined, s),
+      update: (old, s) => onNodeState(wiring, old, s),
+      delete: (s) => onNodeState(wiring, undefined, s, true),
+    });
+    caches.nodes.on({
+      add: (n) => onNode(wiring, undefined, n),
+      update: (old, n) => onNode(wiring, old, n),
+      delete: (n) => onNode(wiring, undefined, n, true),
+    });
+  }
+
+  /** One timer per node: when its agent's heartbeat goes stale, the node looks again (its reservations turn Unknown). */
+  private watchStaleness(node: string, staleAt: number): void {
+    const existing = this.staleTimers.get(node);
+    if (existing) clearTimeout(existing);
+    const timer = setTimeout(() => {
+      this.staleTimers.delete(node);
+      this.run?.queues.nodes.add(node);
+    }, Math.max(0, staleAt - realClock.now()) + 100);
+    timer.unref();
+    this.staleTimers.set(node, timer);
   }
 
   /** Starts the informers, waits for them to sync, then leads (or campaigns to). */
@@ -145,6 +186,8 @@ export class Controller {
     this.stopping = true;
     if (this.options.leadership) await this.options.leadership.stop();
     await this.stopReconciling();
+    for (const timer of this.staleTimers.values()) clearTimeout(timer);
+    this.staleTimers.clear();
     await Promise.all((Object.values(this.caches) as Array<Informer<never>>).map((i) => i.stop()));
   }
 
@@ -157,7 +200,7 @@ export class Controller {
       nodes: new WorkQueue({ name: 'nodes' }),
       claims: new WorkQueue({ name: 'claims' }),
     };
-    const workers = this.options.workers ?? 2;
+    const workers = { ...DEFAULT_WORKERS, ...(this.options.workers ? { reservations: this.options.workers } : {}) };
     let active = true;
     const counted =
       (which: keyof ControllerStats['syncs'], fn: (key: string, ctx: ControllerContext) => Promise<unknown>) =>
@@ -177,9 +220,9 @@ export class Controller {
         }
       };
     const done = Promise.all([
-      runWorkers(queues.reservations, workers, counted('reservations', reconcileReservation), this.log.child({ queue: 'reservations' })),
-      runWorkers(queues.nodes, workers, counted('nodes', reconcileNode), this.log.child({ queue: 'nodes' })),
-      runWorkers(queues.claims, workers, counted('claims', reconcileClaim), this.log.child({ queue: 'claims' })),
+      runWorkers(queues.reservations, workers.reservations, counted('reservations', reconcileReservation), this.log.child({ queue: 'reservations' })),
+      runWorkers(queues.nodes, workers.nodes, counted('nodes', reconcileNode), this.log.child({ queue: 'nodes' })),
+      runWorkers(queues.claims, workers.claims, counted('claims', reconcileClaim), this.log.child({ queue: 'claims' })),
     ]).then(() => undefined);
     this.run = { queues, done, deactivate: () => (active = false) };
     enqueueAll(this.caches, this.ctx.scope, {

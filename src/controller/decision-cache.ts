@@ -56,6 +56,8 @@ export class DecisionCache {
   private readonly claimsByReservation = new Map<string, Set<string>>();
   private readonly nodeStates = new Map<string, APNodeState>();
   private readonly nodeLabels = new Map<string, Readonly<Record<string, string>>>();
+  /** node -> reservations whose spec.nodeName or status.nodeName names it. */
+  private readonly named = new Map<string, Set<string>>();
   /** reservation key -> nodes whose spec names it in an mdev (normally one). */
   private readonly specIndex = new Map<string, Set<string>>();
 
@@ -79,6 +81,9 @@ export class DecisionCache {
   private readonly dirtyNodes = new Set<string>();
   private poolDirty = false;
 
+  /** `onChange` hears, after each refresh, which decisions and node compositions changed. */
+  constructor(private readonly onChange?: (changed: RefreshResult) => void) {}
+
   /** A cache holding exactly what a ClusterView shows (tests compare it with decideCluster). */
   static fromView(view: Pick<ClusterView, 'reservations' | 'claims' | 'nodeStates' | 'nodeLabels'>): DecisionCache {
     const cache = new DecisionCache();
@@ -94,14 +99,32 @@ export class DecisionCache {
 
   setReservation(r: APQNReservation): void {
     const key = reservationKey(r);
+    this.unname(key, this.reservations.get(key));
     this.reservations.set(key, r);
+    for (const node of namedNodes(r)) {
+      let set = this.named.get(node);
+      if (!set) this.named.set(node, (set = new Set()));
+      set.add(key);
+    }
     this.dirtyReservations.add(key);
   }
 
   removeReservation(key: string): void {
-    if (!this.reservations.delete(key)) return;
+    const old = this.reservations.get(key);
+    if (!old) return;
+    this.unname(key, old);
+    this.reservations.delete(key);
     this.validated.delete(key);
     this.dirtyReservations.add(key);
+  }
+
+  private unname(key: string, r: APQNReservation | undefined): void {
+    if (!r) return;
+    for (const node of namedNodes(r)) {
+      const set = this.named.get(node);
+      set?.delete(key);
+      if (set?.size === 0) this.named.delete(node);
+    }
   }
 
   setClaim(claim: APQNClaim): void {
@@ -220,6 +243,13 @@ export class DecisionCache {
     return keys;
   }
 
+  /** Every reservation whose status a change of this node can move: its holders, and those naming it. */
+  attachedTo(node: string): Set<string> {
+    const keys = new Set(this.holdersOn(node));
+    for (const key of this.named.get(node) ?? []) keys.add(key);
+    return keys;
+  }
+
   /** The inputs as a ClusterView (the oracle's input, in the same orders). */
   view(now = 0, heartbeatStaleMs = 40_000): ClusterView {
     return {
@@ -305,12 +335,13 @@ export class DecisionCache {
       for (const d of holders) d.standing = this.baseStanding.get(d.key) ?? d.standing;
       holders.sort((a, b) => byAge(a.reservation, b.reservation));
       const onNode = holders.filter((d) => d.standing.kind === 'holds' && d.standing.node === node);
-      if (!this.nodeStates.has(node) && !onNode.some((d) => !d.releasing)) {
-        this.composed.delete(node);
-      } else {
+      const before = this.composed.get(node);
+      if (this.nodeStates.has(node) || onNode.some((d) => !d.releasing)) {
         this.composed.set(node, composeNode(node, this.nodeStates.get(node), onNode));
+      } else {
+        this.composed.delete(node);
       }
-      changedNodes.add(node);
+      if (!deepEqual(before?.composition.spec, this.composed.get(node)?.composition.spec)) changedNodes.add(node);
       for (const d of holders) touched.add(d.key);
     }
 
@@ -322,7 +353,9 @@ export class DecisionCache {
       if (d) this.signatures.set(key, sig);
       else this.signatures.delete(key);
     }
-    return { nodes: changedNodes, reservations: changed };
+    const result = { nodes: changedNodes, reservations: changed };
+    this.onChange?.(result);
+    return result;
   }
 
   private preDecision(r: APQNReservation): PreDecision {
@@ -454,6 +487,11 @@ export class DecisionCache {
       composition?.hostBlocked.get(d.key) ?? null,
     ]);
   }
+}
+
+function namedNodes(r: APQNReservation): string[] {
+  const nodes = [r.spec?.nodeName, r.status?.nodeName].filter((n): n is string => !!n);
+  return nodes.length === 2 && nodes[0] === nodes[1] ? [nodes[0]!] : nodes;
 }
 
 function claimTarget(claim: APQNClaim): string | undefined {

@@ -1,8 +1,9 @@
 // The controller's events — what a person should notice: conflicts, displaced host queues,
 // forced unbinds, stuck drains, deletions waiting for a claim — recorded through the shared
 // EventRecorder (src/k8s/events.ts: events.k8s.io/v1, repeats folded into a series, never
-// throws). emit() resolves once the event is written (or failed), so an event that must come
-// before an action (displaced queues before the node spec moves them) really does.
+// throws). emit() only records: the write happens in the background, so a slow or failing
+// event write never holds up a reconcile. What must be said before an action is said in the
+// reservation's status (displacedQueues gate the node spec), not by an event.
 import type * as k8s from '@kubernetes/client-node';
 import { EventRecorder } from '../k8s/events.js';
 import type { Logger } from '../log.js';
@@ -23,7 +24,6 @@ export function kubernetesEvents(kc: k8s.KubeConfig, options: EventOptions): Eve
     async emit(object, type, reason, message) {
       options.log.info('event', { object: `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`, type, reason, message });
       recorder.record(object, type, reason, message);
-      await recorder.flush();
     },
     flush: () => recorder.flush(),
   };

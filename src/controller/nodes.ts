@@ -1,24 +1,40 @@
-// One concern: a node's APNodeState.spec. Composed from the reservations holding queues on the
-// node (placement.ts, node-spec.ts) and written as one JSON patch guarded by a `test` of the
-// spec it was computed from (the owned mask bits' `original` values must come from the spec as
-// stored, never from a stale copy; a failed test re-reads and recomputes). A reservation joins the spec only once (1) it carries the
-// finalizer, (2) its status records this placement, and (3) its status reports every host
-// queue this spec takes from the host because of it — so nothing moves unannounced.
+// One concern: a node's APNodeState.spec — one serialized writer per node (the work queue hands
+// a node's key to one worker at a time), so the node spec is the one authority on who holds a
+// queue there. Composed from the node's holders (decision-cache.ts, node-spec.ts) and written
+// as one JSON patch guarded by a `test` of the spec it was computed from (the owned mask bits'
+// `original` values must come from the spec as stored, never from a stale copy).
+//
+// A reservation joins the spec only once (1) it carries the finalizer, (2) its placement is
+// fixed by its spec (nodeName + apqns) or recorded in its status, and (3) its status reports
+// every host queue this spec takes from the host because of it — so nothing moves unannounced.
+//
+// Writes are batched: the first change of an idle node is written at once; what arrives while
+// a write is recent (NODE_WRITE_WINDOW_MS) or while the agent has not yet taken the last one
+// (up to AGENT_PACE_MS) goes out together in the next write. After each pass the node fans out
+// to the reservations it decides whose status would change (the agent's report moved them).
 import type { APNodeState, APQNReservation, NodeStateSpec } from '../api/types.js';
 import { API_VERSION } from '../api/types.js';
 import { PatchStrategy } from '@kubernetes/client-node';
-import { isAlreadyExists, isConflict, isInvalid, retryOnConflict } from '../k8s/client.js';
+import { type Apqn, parseApqn } from '../apbus/ids.js';
+import { isAlreadyExists, isConflict, isInvalid } from '../k8s/client.js';
 import { deepEqual } from '../k8s/merge-patch.js';
 import type { SyncResult } from '../k8s/workqueue.js';
 import type { ClusterView } from './cluster-view.js';
-import { clusterView, type ControllerContext } from './context.js';
+import type { ControllerContext } from './context.js';
 import { joinList, plural } from './phrases.js';
 import { composeNodeSpec, type NodeComposition, type NodeMember } from './node-spec.js';
 import { effectiveMasks } from './mask-bits.js';
 import { nodeInventory } from './node-inventory.js';
-import { decideCluster, hasFinalizer, placementInSpec, recordedPlacement, sameApqns, type ClusterDecision } from './placement.js';
+import { hasFinalizer, placementInSpec, recordedPlacement, sameApqns, type ClusterDecision } from './placement.js';
+import { needsReconcile } from './reservations.js';
 
 const RETRY_GATED_MS = 5_000;
+/** Least time between two spec writes of one node: what arrives meanwhile goes out together. */
+export const NODE_WRITE_WINDOW_MS = 250;
+/** While the agent has not taken the last spec, the next waits for it this long at most. */
+export const AGENT_PACE_MS = 1_000;
+/** A write refused because the cached node state was behind: look again once it caught up. */
+const STALE_RETRY_MS = 50;
 
 export interface GatedComposition {
   composition: NodeComposition;
@@ -43,14 +59,26 @@ export function gateClosed(
   const inSpec = placementInSpec(new Map(current ? [[node, current]] : []), m.key);
   const served = inSpec !== undefined && sameApqns(inSpec.apqns, m.apqns);
   const recorded = recordedPlacement(r);
-  if (!served && (!recorded || recorded.node !== node || !sameApqns(recorded.apqns, m.apqns))) {
-    return 'placement not recorded in status yet';
-  }
+  const known = served || fixedBySpec(r, node, m.apqns) || (recorded && recorded.node === node && sameApqns(recorded.apqns, m.apqns));
+  if (!known) return 'placement not recorded in status yet';
   const reported = new Set(r.status?.displacedQueues ?? []);
   const already = offHostUnderSpec(current);
   const unreported = (composition.displaced.get(m.key) ?? []).filter((q) => !reported.has(q) && !already.has(q));
   if (unreported.length > 0) return `displaced queues ${joinList(unreported)} not reported yet`;
   return undefined;
+}
+
+/**
+ * A placement the spec itself fixes (its nodeName and exactly its apqns): nobody chose it, so
+ * it needs no status record before the node spec takes it — the spec is its record.
+ */
+export function fixedBySpec(r: APQNReservation, node: string, apqns: readonly Apqn[]): boolean {
+  if (r.spec?.nodeName !== node || !r.spec.apqns) return false;
+  try {
+    return sameApqns(r.spec.apqns.map(parseApqn), apqns);
+  } catch {
+    return false;
+  }
 }
 
 /** Queues the node's current spec already takes from the host (owned bits away from their original value). */
@@ -78,13 +106,22 @@ function offHostUnderSpec(state: APNodeState | undefined): Set<string> {
 /** The node's spec from the holders whose gates are open (dropping the others can only shrink what moves). */
 export function gatedComposition(node: string, view: ClusterView, cluster: ClusterDecision): GatedComposition {
   const byKey = new Map(view.reservations.map((r) => [`${r.metadata.namespace}/${r.metadata.name}`, r]));
-  let members = cluster.members.get(node) ?? [];
+  return gateMembers(node, view.nodeStates.get(node), cluster.members.get(node) ?? [], (key) => byKey.get(key));
+}
+
+export function gateMembers(
+  node: string,
+  state: APNodeState | undefined,
+  holders: readonly NodeMember[],
+  reservationOf: (key: string) => APQNReservation | undefined,
+): GatedComposition {
+  let members = [...holders];
   const waiting: GatedComposition['waiting'] = [];
   for (;;) {
-    const composition = composeNodeSpec(node, view.nodeStates.get(node), members);
+    const composition = composeNodeSpec(node, state, members);
     const closed = members
       .filter((m) => composition.included.includes(m.key))
-      .map((m) => ({ key: m.key, why: gateClosed(byKey.get(m.key), m, node, composition, view.nodeStates.get(node)) }))
+      .map((m) => ({ key: m.key, why: gateClosed(reservationOf(m.key), m, node, composition, state) }))
       .filter((x): x is { key: string; why: string } => x.why !== undefined);
     if (closed.length === 0) return { composition, waiting };
     waiting.push(...closed);
@@ -94,54 +131,89 @@ export function gatedComposition(node: string, view: ClusterView, cluster: Clust
 }
 
 export async function reconcileNode(node: string, ctx: ControllerContext): Promise<SyncResult> {
-  if (ctx.scope.nodes && !ctx.scope.nodes(node)) return;
+  if (!node || (ctx.scope.nodes && !ctx.scope.nodes(node))) return;
   const log = ctx.log.child({ node });
-  let waiting = 0;
-  await retryOnConflict(
-    async (attempt) => {
-      let state: APNodeState | undefined = ctx.caches.nodeStates.get(node);
-      if (attempt > 1) state = await ctx.clients.nodeStates.find(node);
-      const view = clusterView(ctx, state ? { nodeState: state } : {});
-      const cluster = decideCluster(view);
-      const gated = gatedComposition(node, view, cluster);
-      waiting = gated.waiting.length;
-      for (const w of gated.waiting) log.debug('reservation not in the node spec yet', { reservation: w.key, why: w.why });
-      const spec = gated.composition.spec;
+  const decision = ctx.decisions.node(node);
+  const state = ctx.caches.nodeStates.get(node);
+  const gated = gateMembers(node, state, decision?.members ?? [], (key) => ctx.caches.reservations.get(key));
+  for (const w of gated.waiting) log.debug('reservation not in the node spec yet', { reservation: w.key, why: w.why });
+  let result: SyncResult = gated.waiting.length > 0 ? { requeueAfterMs: RETRY_GATED_MS } : undefined;
+  const later = (ms: number) => {
+    if (!result || result.requeueAfterMs > ms) result = { requeueAfterMs: Math.max(1, Math.ceil(ms)) };
+  };
+  try {
+    const wait = await writeSpec(node, state, gated.composition, ctx, log);
+    if (wait !== undefined) later(wait);
+  } finally {
+    // The agent's report (or this pass's decision) may have moved the reservations it decides.
+    fanOut(node, ctx);
+  }
+  return result;
+}
 
-      if (!state) {
-        if (gated.composition.included.length === 0) return;
-        try {
-          await ctx.clients.nodeStates.create({ apiVersion: API_VERSION, kind: 'APNodeState', metadata: { name: node }, spec });
-          log.info('APNodeState created', { reservations: gated.composition.included });
-        } catch (err) {
-          if (isAlreadyExists(err)) throw Object.assign(new Error('APNodeState appeared meanwhile'), { code: 409 });
-          throw err;
-        }
-        return;
-      }
-      if (sameSpec(state.spec, spec)) return;
+/** Writes the node spec if it differs; returns how long to wait before the next try, if it must wait. */
+async function writeSpec(node: string, state: APNodeState | undefined, composition: NodeComposition, ctx: ControllerContext, log: ControllerContext['log']): Promise<number | undefined> {
+  const spec = composition.spec;
+  if (!state) {
+    if (composition.included.length === 0) return undefined;
+    try {
+      const created = await ctx.clients.nodeStates.create({ apiVersion: API_VERSION, kind: 'APNodeState', metadata: { name: node }, spec });
+      ctx.nodeWrites.set(node, { at: ctx.now(), generation: created.metadata.generation ?? 1 });
+      log.info('APNodeState created', { reservations: composition.included });
+    } catch (err) {
+      if (isAlreadyExists(err)) return STALE_RETRY_MS; // the informer brings it
+      throw err;
+    }
+    return undefined;
+  }
+  if (sameSpec(state.spec, spec)) return undefined;
 
-      await announceForcedMoves(ctx, view, gated.composition);
-      // Guarded by the spec it was computed from (a JSON-patch `test`), not the resourceVersion:
-      // the agent's status writes change the latter every few seconds and must not make this fail.
-      const ops = state.spec
-        ? [
-            { op: 'test', path: '/spec', value: state.spec },
-            { op: 'replace', path: '/spec', value: spec },
-          ]
-        : [{ op: 'add', path: '/spec', value: spec }];
-      await ctx.clients.nodeStates.patch(node, ops, { strategy: PatchStrategy.JsonPatch });
-      log.info('node spec written', {
-        reservations: gated.composition.included,
-        mdevs: spec.mdevs.length,
-        queues: spec.queues.length,
-        apmask: spec.apmask.map((b) => `${b.host ? '+' : '-'}${b.id}`).join(','),
-        aqmask: spec.aqmask.map((b) => `${b.host ? '+' : '-'}${b.id}`).join(','),
-      });
-    },
-    { attempts: 5, initialDelayMs: 20, retryable: (err) => isConflict(err) || isInvalid(err) },
-  );
-  return waiting > 0 ? { requeueAfterMs: RETRY_GATED_MS } : undefined;
+  const now = ctx.now();
+  const last = ctx.nodeWrites.get(node);
+  if (last && (state.metadata.generation ?? 0) < last.generation) return STALE_RETRY_MS; // our last write is not in the cache yet
+  if (last) {
+    const sinceLast = now - last.at;
+    if (sinceLast < NODE_WRITE_WINDOW_MS) return NODE_WRITE_WINDOW_MS - sinceLast;
+    const agentBehind = (state.status?.observedGeneration ?? 0) < (state.metadata.generation ?? 0);
+    if (agentBehind && sinceLast < AGENT_PACE_MS) return AGENT_PACE_MS - sinceLast;
+  }
+
+  announceForcedMoves(ctx, composition);
+  // Guarded by the spec it was computed from (a JSON-patch `test`), not the resourceVersion:
+  // the agent's status writes change the latter every few seconds and must not make this fail.
+  const ops = state.spec
+    ? [
+        { op: 'test', path: '/spec', value: state.spec },
+        { op: 'replace', path: '/spec', value: spec },
+      ]
+    : [{ op: 'add', path: '/spec', value: spec }];
+  try {
+    const written = await ctx.clients.nodeStates.patch(node, ops, { strategy: PatchStrategy.JsonPatch });
+    ctx.nodeWrites.set(node, { at: ctx.now(), generation: written.metadata.generation ?? 0 });
+  } catch (err) {
+    // The stored spec is not the one this was computed from: the informer brings it, and the
+    // node is decided again from it.
+    if (isConflict(err) || isInvalid(err)) {
+      log.debug('node spec changed meanwhile; deciding again from the newer copy', { error: String(err) });
+      return STALE_RETRY_MS;
+    }
+    throw err;
+  }
+  log.info('node spec written', {
+    reservations: composition.included.length,
+    mdevs: spec.mdevs.length,
+    queues: spec.queues.length,
+    apmask: spec.apmask.map((b) => `${b.host ? '+' : '-'}${b.id}`).join(','),
+    aqmask: spec.aqmask.map((b) => `${b.host ? '+' : '-'}${b.id}`).join(','),
+  });
+  return undefined;
+}
+
+/** Enqueues the reservations this node decides (or that name it) whose status would change. */
+export function fanOut(node: string, ctx: ControllerContext): void {
+  for (const key of ctx.decisions.attachedTo(node)) {
+    if (needsReconcile(ctx, key)) ctx.enqueue.reservation(key);
+  }
 }
 
 /** Equal as the agent reads them: an empty list is an absent one, no bindingMode is Masks. */
@@ -157,16 +229,13 @@ export function sameSpec(current: NodeStateSpec | undefined, desired: NodeStateS
   return deepEqual(normal(current), normal(desired));
 }
 
-/** A Warning on each reservation whose Force policy will cut off host requests in flight. */
-async function announceForcedMoves(ctx: ControllerContext, view: ClusterView, composition: NodeComposition): Promise<void> {
+/** A Warning on each reservation whose Force policy will cut off host requests in flight (recorded in the background). */
+function announceForcedMoves(ctx: ControllerContext, composition: NodeComposition): void {
   for (const [key, apqns] of composition.forced) {
-    const r = view.reservations.find((x) => `${x.metadata.namespace}/${x.metadata.name}` === key);
+    const r = ctx.caches.reservations.get(key);
     if (!r) continue;
-    await ctx.events.emit(
-      r,
-      'Warning',
-      'ForcedUnbind',
-      `inUsePolicy Force: ${plural(apqns.length, 'queue')} ${joinList(apqns)} will leave the host with host requests still in flight; they are cut off`,
-    );
+    ctx.events
+      .emit(r, 'Warning', 'ForcedUnbind', `inUsePolicy Force: ${plural(apqns.length, 'queue')} ${joinList(apqns)} will leave the host with host requests still in flight; they are cut off`)
+      .catch(() => undefined);
   }
 }

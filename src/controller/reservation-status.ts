@@ -18,7 +18,13 @@ import { setCondition } from './conditions.js';
 import { effectiveMasks } from './mask-bits.js';
 import { nodeInventory } from './node-inventory.js';
 import { joinList, plural } from './phrases.js';
-import type { ClusterDecision, ReservationDecision } from './placement.js';
+import type { NodeComposition } from './node-spec.js';
+import type { ReservationDecision } from './placement.js';
+
+/** The node compositions a judgement reads (a ClusterDecision, or the incremental cache's). */
+export interface Compositions {
+  nodes: { get(node: string): NodeComposition | undefined };
+}
 
 export interface ConditionSpec {
   type: string;
@@ -66,7 +72,7 @@ function rank(order: string[], type: string): number {
 
 const cond = (type: string, status: ConditionStatus, reason: string, message: string): ConditionSpec => ({ type, status, reason, message });
 
-export function judgeReservation(d: ReservationDecision, view: ClusterView, cluster: ClusterDecision): ReservationJudgement {
+export function judgeReservation(d: ReservationDecision, view: ClusterView, cluster: Compositions): ReservationJudgement {
   const r = d.reservation;
   const s = d.standing;
   const j: ReservationJudgement = { fields: {}, conditions: [], eventsBefore: [], eventsAfter: [], released: false };
@@ -192,10 +198,10 @@ export function judgeReservation(d: ReservationDecision, view: ClusterView, clus
   if (bound.reason === 'Stuck' && oldBound?.reason !== 'Stuck') {
     j.eventsAfter.push({ type: 'Warning', reason: 'DrainStuck', message: bound.message });
   }
-  if (ready.status === 'True' && conditionOf(old?.conditions, 'Ready')?.status !== 'True' && !deleting) {
-    j.eventsAfter.push({ type: 'Normal', reason: 'Ready', message: ready.message });
-  }
-  j.requeueAfterMs = agent.available ? Math.max(1000, agent.staleAt - view.now + 500) : RETRY_RELEASING_MS;
+  // No Normal event on Ready: the condition says it, and one event per reservation was most of
+  // the events a large cluster wrote. The agent going stale is noticed by the controller's
+  // timer per node, not by requeueing every holder.
+  if (!agent.available) j.requeueAfterMs = RETRY_RELEASING_MS;
   return j;
 }
 

@@ -1,11 +1,18 @@
-// Which keys an informer event puts on which queue. Handlers only enqueue: every decision is
-// made later by a reconciler reading the caches. A change to one object can change what its
-// neighbours should say (a released queue ends a conflict; a new holder changes a node's mask
-// plan), so events fan out to the node and to the reservations that share it.
+// What an informer event does: it updates the decision cache's inputs (marking, not computing)
+// and puts the keys it names directly on the work queues — the object itself, its node(s), the
+// claims naming it. Each event costs O(1) to route: who else is affected is found later, when a
+// reconcile refreshes the cache (decisions that changed) or a node fans out (statuses its
+// agent's report moved). Events that change nothing a decision or status reads are dropped:
+// an agent's heartbeat, a reservation's own Ready write, a Node's kubelet status.
 import type { APNodeState, APQNClaim, APQNReservation } from '../api/types.js';
 import { reservationKey } from '../api/types.js';
+import { significantStatusChange } from '../api/node-status.js';
+import { parseApiTime } from '../k8s/clock.js';
 import type { NodeObject } from '../k8s/informer.js';
+import { deepEqual } from '../k8s/merge-patch.js';
+import { conditionOf } from './cluster-view.js';
 import type { Caches, Scope } from './context.js';
+import type { DecisionCache } from './decision-cache.js';
 
 export interface Queues {
   reservations: { add(key: string): void };
@@ -13,64 +20,101 @@ export interface Queues {
   claims: { add(key: string): void };
 }
 
+export interface Wiring {
+  decisions: DecisionCache;
+  scope: Scope;
+  queues: Queues;
+  /** Called with each node's heartbeat time (ms) so its staleness timer can be set. */
+  heartbeat(node: string, at: number): void;
+  now(): number;
+  heartbeatStaleMs: number;
+}
+
 function nodesOf(r: APQNReservation | undefined): string[] {
   if (!r) return [];
   return [r.status?.nodeName, r.spec?.nodeName].filter((n): n is string => !!n);
 }
 
-/** Reservations on `node` (placed or pinned there), and those that may still go to any node
- *  (request-based, not placed yet). A reservation pinned to another node is not touched: its
- *  placement, conflicts and mask plan depend on that node only. (Re-enqueueing every pinned but
- *  not yet placed reservation on each event made a burst of N creates cost N² reconciles.) */
-function reservationsTouching(caches: Caches, scope: Scope, nodes: ReadonlySet<string>): string[] {
-  return caches.reservations
-    .list(scope.namespace)
-    .filter((r) => {
-      const on = nodesOf(r);
-      return on.length === 0 || on.some((n) => nodes.has(n));
-    })
-    .map(reservationKey);
+/** What of a reservation its node's spec writer reads (the gate) or its decision depends on. */
+function nodeFacts(r: APQNReservation): unknown {
+  const s = r.status;
+  return [
+    r.metadata.generation,
+    r.metadata.uid,
+    r.metadata.deletionTimestamp ?? null,
+    r.metadata.finalizers ?? null,
+    r.spec,
+    s?.nodeName ?? null,
+    s?.apqns ?? null,
+    s?.displacedQueues ?? null,
+    s?.matrix?.controlDomains ?? null,
+    conditionOf(s?.conditions, 'Scheduled')?.status ?? null,
+    conditionOf(s?.conditions, 'Conflict')?.status ?? null,
+  ];
 }
 
-function claimsNaming(caches: Caches, scope: Scope, namespace: string | undefined, name: string | undefined): string[] {
-  return caches.claims
-    .list(scope.namespace)
-    .filter((c) => c.metadata.namespace === namespace && c.spec?.reservationName === name)
-    .map(reservationKey);
+export function onReservation(w: Wiring, old: APQNReservation | undefined, r: APQNReservation, deleted = false): void {
+  if (w.scope.namespace && r.metadata.namespace !== w.scope.namespace) return;
+  const key = reservationKey(r);
+  if (deleted) w.decisions.removeReservation(key);
+  else w.decisions.setReservation(r);
+  w.queues.reservations.add(key);
+  if (deleted || !old || !deepEqual(nodeFacts(old), nodeFacts(r))) {
+    for (const n of new Set([...nodesOf(old), ...nodesOf(r)])) if (!w.scope.nodes || w.scope.nodes(n)) w.queues.nodes.add(n);
+  }
+  for (const c of w.decisions.claimsNaming(key)) w.queues.claims.add(reservationKey(c));
 }
 
-export function onReservation(caches: Caches, scope: Scope, queues: Queues, old: APQNReservation | undefined, r: APQNReservation): void {
-  if (scope.namespace && r.metadata.namespace !== scope.namespace) return;
-  queues.reservations.add(reservationKey(r));
-  const nodes = new Set([...nodesOf(old), ...nodesOf(r)].filter((n) => !scope.nodes || scope.nodes(n)));
-  for (const n of nodes) queues.nodes.add(n);
-  for (const key of reservationsTouching(caches, scope, nodes)) queues.reservations.add(key);
-  for (const key of claimsNaming(caches, scope, r.metadata.namespace, r.metadata.name)) queues.claims.add(key);
-}
-
-export function onClaim(caches: Caches, scope: Scope, queues: Queues, old: APQNClaim | undefined, c: APQNClaim): void {
-  if (scope.namespace && c.metadata.namespace !== scope.namespace) return;
+export function onClaim(w: Wiring, old: APQNClaim | undefined, c: APQNClaim, deleted = false): void {
+  if (w.scope.namespace && c.metadata.namespace !== w.scope.namespace) return;
+  const key = reservationKey(c);
+  if (deleted) w.decisions.removeClaim(key);
+  else w.decisions.setClaim(c);
+  w.queues.claims.add(key);
   const names = new Set([old?.spec?.reservationName, c.spec?.reservationName].filter((n): n is string => !!n));
-  queues.claims.add(reservationKey(c));
   for (const name of names) {
-    queues.reservations.add(`${c.metadata.namespace}/${name}`);
+    const target = `${c.metadata.namespace}/${name}`;
+    w.queues.reservations.add(target);
     // The other claims naming it: one of them may win now (or lose).
-    for (const key of claimsNaming(caches, scope, c.metadata.namespace, name)) queues.claims.add(key);
+    for (const other of w.decisions.claimsNaming(target)) w.queues.claims.add(reservationKey(other));
   }
 }
 
-export function onNodeState(caches: Caches, scope: Scope, queues: Queues, s: APNodeState): void {
-  const name = s.metadata.name ?? '';
-  if (scope.nodes && !scope.nodes(name)) return;
-  queues.nodes.add(name);
-  for (const key of reservationsTouching(caches, scope, new Set([name]))) queues.reservations.add(key);
+/** Whether an APNodeState update changes anything but the heartbeat and host counters. */
+export function nodeStateChanged(old: APNodeState, s: APNodeState): boolean {
+  return (
+    old.metadata.generation !== s.metadata.generation ||
+    old.metadata.deletionTimestamp !== s.metadata.deletionTimestamp ||
+    !deepEqual(old.spec ?? {}, s.spec ?? {}) ||
+    significantStatusChange(old.status, s.status)
+  );
 }
 
-export function onNode(caches: Caches, scope: Scope, queues: Queues, n: NodeObject): void {
+export function onNodeState(w: Wiring, old: APNodeState | undefined, s: APNodeState, deleted = false): void {
+  const name = s.metadata.name ?? '';
+  if (w.scope.nodes && !w.scope.nodes(name)) return;
+  const beat = parseApiTime(s.status?.heartbeatTime);
+  if (deleted) {
+    w.decisions.removeNodeState(name);
+    w.queues.nodes.add(name);
+    return;
+  }
+  const relevant = !old || nodeStateChanged(old, s);
+  w.decisions.setNodeState(s, relevant);
+  // A heartbeat alone matters only to an agent that had gone stale: it is back.
+  const before = parseApiTime(old?.status?.heartbeatTime);
+  const wasStale = old !== undefined && (Number.isNaN(before) || w.now() >= before + w.heartbeatStaleMs);
+  if (relevant || (wasStale && beat !== before)) w.queues.nodes.add(name);
+  if (!Number.isNaN(beat)) w.heartbeat(name, beat);
+}
+
+export function onNode(w: Wiring, old: NodeObject | undefined, n: NodeObject, deleted = false): void {
   const name = n.metadata?.name ?? '';
-  if (scope.nodes && !scope.nodes(name)) return;
-  // Labels matter to nodeSelector scheduling: reservations not placed yet look again.
-  for (const key of reservationsTouching(caches, scope, new Set([name]))) queues.reservations.add(key);
+  if (w.scope.nodes && !w.scope.nodes(name)) return;
+  // Only labels matter (nodeSelector): a kubelet's status updates change nothing here.
+  if (!deleted && old && deepEqual(old.metadata?.labels ?? {}, n.metadata?.labels ?? {})) return;
+  w.decisions.setNodeLabels(name, deleted ? undefined : (n.metadata?.labels ?? {}));
+  w.queues.nodes.add(name);
 }
 
 /** Everything, once: when this replica starts leading. */

@@ -71,7 +71,8 @@ export async function writeStatus<T extends CustomObject & { status?: unknown }>
     },
     { attempts: options.attempts ?? 5, initialDelayMs: 20, clock: options.clock ?? realClock },
   ).catch((err) => {
-    log.warn('status write failed', { kind: client.type.kind, object: key, error: describeError(err) });
+    // A conflict that outlived the attempts is the caller's to handle (it may re-judge); others are news.
+    log[isConflict(err) ? 'debug' : 'warn']('status write failed', { kind: client.type.kind, object: key, error: describeError(err) });
     throw err;
   });
   return { written, writes, object: current };

@@ -3,13 +3,15 @@
 import test from 'ava';
 import type { APQNReservation } from '../../src/api/types.js';
 import { agentAvailability } from '../../src/controller/cluster-view.js';
-import type { Caches } from '../../src/controller/context.js';
+import type { Scope } from '../../src/controller/context.js';
+import { DecisionCache } from '../../src/controller/decision-cache.js';
+import { formatMicroTime } from '../../src/k8s/clock.js';
 import { mdevUuidFor } from '../../src/controller/mdev-uuid.js';
 import { composeNodeSpec } from '../../src/controller/node-spec.js';
 import { gateClosed, gatedComposition, sameSpec } from '../../src/controller/nodes.js';
 import { decideCluster } from '../../src/controller/placement.js';
-import { onClaim, onNodeState, onReservation } from '../../src/controller/wiring.js';
-import { claim, placed, res, state, threeCards, view } from './view-fixtures.js';
+import { onClaim, onNode, onNodeState, onReservation, type Wiring } from '../../src/controller/wiring.js';
+import { NOW, claim, cond, minutesAgo, placed, res, state, threeCards, view } from './view-fixtures.js';
 
 test('mdev UUIDs are name-based (v5) UUIDs of the reservation uid: stable, lower case, distinct', (t) => {
   const a = mdevUuidFor('0b5c2a7e-1111-4c4c-9d9d-000000000001');
@@ -22,7 +24,9 @@ test('mdev UUIDs are name-based (v5) UUIDs of the reservation uid: stable, lower
 const gateCases: Array<{ why: string; r: APQNReservation | undefined; closed: RegExp | undefined }> = [
   { why: 'recorded, finalized, displacement reported: open', r: res('vm', { nodeName: 'n', apqns: ['05.0004', '06.0004'] }, { status: placed('n', ['05.0004', '06.0004'], { displacedQueues: ['07.0004'] }) }), closed: undefined },
   { why: 'no finalizer', r: res('vm', { nodeName: 'n', apqns: ['05.0004', '06.0004'] }, { finalizer: false, status: placed('n', ['05.0004', '06.0004'], { displacedQueues: ['07.0004'] }) }), closed: /finalizer/ },
-  { why: 'placement not recorded', r: res('vm', { nodeName: 'n', apqns: ['05.0004', '06.0004'] }), closed: /not recorded/ },
+  { why: 'placement chosen by the controller (no nodeName) and not recorded', r: res('vm', { apqns: ['05.0004', '06.0004'] }), closed: /not recorded/ },
+  { why: 'placement fixed by the spec needs no record, but its displacement must still be reported', r: res('vm', { nodeName: 'n', apqns: ['05.0004', '06.0004'] }), closed: /07\.0004 not reported/ },
+  { why: 'placement fixed by the spec (other spellings) that displaces nothing reported: open', r: res('vm', { nodeName: 'n', apqns: ['5.4', '0x06.0x0004'] }, { status: { displacedQueues: ['07.0004'] } }), closed: undefined },
   { why: 'displacement not reported', r: res('vm', { nodeName: 'n', apqns: ['05.0004', '06.0004'] }, { status: placed('n', ['05.0004', '06.0004']) }), closed: /07\.0004 not reported/ },
   { why: 'not in the cache', r: undefined, closed: /cache/ },
 ];
@@ -79,56 +83,105 @@ test('agent availability: no state, no heartbeat, stale, fresh', (t) => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Wiring: which keys an event enqueues.
+// Wiring: which keys an event enqueues (O(1): the object, its nodes, its claims — never a scan).
 
-function fakeCaches(parts: { reservations?: APQNReservation[]; claims?: ReturnType<typeof claim>[] }): Caches {
-  const informer = <T extends { metadata?: { namespace?: string } }>(items: T[]) =>
-    ({ list: (ns?: string) => items.filter((i) => ns === undefined || i.metadata?.namespace === ns) }) as never;
-  return {
-    reservations: informer(parts.reservations ?? []),
-    claims: informer(parts.claims ?? []),
-    nodeStates: informer([]),
-    nodes: informer([]),
-  };
-}
-
-function recorder() {
-  const seen = { reservations: new Set<string>(), nodes: new Set<string>(), claims: new Set<string>() };
+function recorder(scope: Scope = {}, now = NOW) {
+  const seen = { reservations: new Set<string>(), nodes: new Set<string>(), claims: new Set<string>(), beats: new Map<string, number>() };
   const queues = {
     reservations: { add: (k: string) => void seen.reservations.add(k) },
     nodes: { add: (k: string) => void seen.nodes.add(k) },
     claims: { add: (k: string) => void seen.claims.add(k) },
   };
-  return { seen, queues };
+  const wiring: Wiring = {
+    decisions: new DecisionCache(),
+    scope,
+    queues,
+    now: () => now,
+    heartbeatStaleMs: 40_000,
+    heartbeat: (node, at) => void seen.beats.set(node, at),
+  };
+  const clear = () => {
+    seen.reservations.clear();
+    seen.nodes.clear();
+    seen.claims.clear();
+  };
+  return { seen, wiring, clear };
 }
 
-test('a reservation event enqueues it, its node, its node-mates, unplaced reservations and its claims', (t) => {
-  const r = res('vm', { nodeName: 'n', apqns: ['05.0001'] }, { status: placed('n', ['05.0001']) });
+test('a reservation event enqueues it, its nodes and the claims naming it — not its node-mates', (t) => {
+  const r = res('vm', { nodeName: 'n', apqns: ['05.0001'] }, { status: placed('m', ['05.0001']) });
   const mate = res('mate', { apqns: ['05.0002'] }, { status: placed('n', ['05.0002']) });
-  const elsewhere = res('far', { apqns: ['05.0002'] }, { status: placed('m', ['05.0002']) });
-  const unplaced = res('waiting', { request: { adapters: 1, domains: 1 } });
-  const c = claim('c', 'vm');
-  const caches = fakeCaches({ reservations: [r, mate, elsewhere, unplaced], claims: [c] });
-  const { seen, queues } = recorder();
-  onReservation(caches, {}, queues, undefined, r);
-  t.deepEqual([...seen.reservations].sort(), ['ns/mate', 'ns/vm', 'ns/waiting']);
-  t.deepEqual([...seen.nodes], ['n']);
+  const { seen, wiring, clear } = recorder();
+  onReservation(wiring, undefined, mate);
+  onClaim(wiring, undefined, claim('c', 'vm'));
+  clear();
+  onReservation(wiring, undefined, r);
+  t.deepEqual([...seen.reservations], ['ns/vm']);
+  t.deepEqual([...seen.nodes].sort(), ['m', 'n']);
   t.deepEqual([...seen.claims], ['ns/c']);
+});
+
+test('a reservation update that changes nothing its node reads (its Ready write) does not wake the node', (t) => {
+  const r = res('vm', { nodeName: 'n', apqns: ['05.0001'] }, { status: placed('n', ['05.0001']) });
+  const ready = { ...r, status: { ...r.status!, conditions: [...r.status!.conditions!, cond('Ready', 'True')] } };
+  const { seen, wiring, clear } = recorder();
+  onReservation(wiring, undefined, r);
+  clear();
+  onReservation(wiring, r, ready);
+  t.deepEqual([...seen.reservations], ['ns/vm'], 'the reservation itself looks again');
+  t.deepEqual([...seen.nodes], []);
+  onReservation(wiring, ready, { ...ready, metadata: { ...ready.metadata, deletionTimestamp: minutesAgo(0) } });
+  t.deepEqual([...seen.nodes], ['n'], 'a deletion does');
 });
 
 test('events outside the scope are ignored', (t) => {
   const r = res('vm', { nodeName: 'n', apqns: ['05.0001'] });
-  const { seen, queues } = recorder();
-  onReservation(fakeCaches({ reservations: [r] }), { namespace: 'other' }, queues, undefined, r);
-  onNodeState(fakeCaches({}), { nodes: (n) => n.startsWith('mine-') }, queues, state('n', threeCards));
+  const { seen, wiring } = recorder({ namespace: 'other', nodes: (n) => n.startsWith('mine-') });
+  onReservation(wiring, undefined, r);
+  onNodeState(wiring, undefined, state('n', threeCards));
   t.is(seen.reservations.size + seen.nodes.size + seen.claims.size, 0);
 });
 
 test('a claim event enqueues it, the reservation it names (old and new) and the rival claims', (t) => {
   const c = claim('c', 'vm');
   const rival = claim('rival', 'vm');
-  const { seen, queues } = recorder();
-  onClaim(fakeCaches({ claims: [c, rival] }), {}, queues, claim('c', 'before'), c);
+  const { seen, wiring } = recorder();
+  onClaim(wiring, undefined, rival);
+  onClaim(wiring, claim('c', 'before'), c);
   t.deepEqual([...seen.reservations].sort(), ['ns/before', 'ns/vm']);
   t.deepEqual([...seen.claims].sort(), ['ns/c', 'ns/rival']);
+});
+
+test('APNodeState events: a heartbeat or host counters alone enqueue nothing; a report that moved a queue does; a heartbeat after the agent went stale does', (t) => {
+  const { seen, wiring, clear } = recorder();
+  const s = state('n', threeCards, { heartbeatAgoMs: 1000 });
+  onNodeState(wiring, undefined, s);
+  t.deepEqual([...seen.nodes], ['n']);
+  t.is(seen.beats.get('n'), NOW - 1000, 'the staleness timer follows the heartbeat');
+  clear();
+  const beat = { ...s, status: { ...s.status!, heartbeatTime: formatMicroTime(NOW) } };
+  onNodeState(wiring, s, beat);
+  const counters = { ...beat, status: { ...beat.status!, queues: beat.status!.queues!.map((q) => ({ ...q, requestCount: q.requestCount + 5 })) } };
+  onNodeState(wiring, beat, counters);
+  t.deepEqual([...seen.nodes], [], 'heartbeat and counters only');
+  const moved = { ...counters, status: { ...counters.status!, queues: counters.status!.queues!.map((q, i) => (i === 0 ? { ...q, driver: 'vfio_ap' } : q)) } };
+  onNodeState(wiring, counters, moved);
+  t.deepEqual([...seen.nodes], ['n'], 'a queue moved');
+  const late = recorder({}, NOW + 60_000);
+  onNodeState(late.wiring, undefined, s);
+  late.clear();
+  onNodeState(late.wiring, s, { ...s, status: { ...s.status!, heartbeatTime: formatMicroTime(NOW + 59_000) } });
+  t.deepEqual([...late.seen.nodes], ['n'], 'the agent is back after its heartbeat went stale');
+});
+
+test('Node events: only label changes wake the node', (t) => {
+  const { seen, wiring, clear } = recorder();
+  const node = { metadata: { name: 'n', labels: { zone: 'a' } } };
+  onNode(wiring, undefined, node);
+  t.deepEqual([...seen.nodes], ['n']);
+  clear();
+  onNode(wiring, node, { metadata: { name: 'n', labels: { zone: 'a' } }, status: { conditions: [] } } as never);
+  t.deepEqual([...seen.nodes], [], 'a kubelet status update');
+  onNode(wiring, node, { metadata: { name: 'n', labels: { zone: 'b' } } });
+  t.deepEqual([...seen.nodes], ['n']);
 });
