@@ -11,9 +11,10 @@ source hack/ensure-deps.sh
 
 out="${1:-dist}"
 # Start from an empty directory so no file of a deleted or renamed source ships. Only ever
-# remove something that looks like an earlier build.
+# remove something that looks like an earlier build (cli.js, or src/cli.js from the days when
+# the build compiled the whole tree).
 if [[ -e "$out" ]]; then
-  if [[ ! -f "$out/cli.js" ]] && [[ -n "$(ls -A "$out")" ]]; then
+  if [[ ! -f "$out/cli.js" && ! -f "$out/src/cli.js" && -n "$(ls -A "$out")" ]]; then
     echo "[build] $out exists and is not an earlier build (no cli.js); not replacing it" >&2
     exit 1
   fi
