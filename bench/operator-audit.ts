@@ -61,6 +61,30 @@ export function readAudit(file: string, offset: number): { events: AuditEvent[];
   return { events, next: offset + Buffer.byteLength(text.slice(0, end)) };
 }
 
+/** Where the log ends now (after its last complete line): an offset for readAudit, without reading it all. */
+export function auditEnd(file: string): number {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return 0;
+  }
+  try {
+    let end = fs.fstatSync(fd).size;
+    const chunk = Buffer.alloc(64 * 1024);
+    while (end > 0) {
+      const from = Math.max(0, end - chunk.length);
+      const n = fs.readSync(fd, chunk, 0, end - from, from);
+      const nl = chunk.subarray(0, n).lastIndexOf(0x0a);
+      if (nl >= 0) return from + nl + 1;
+      end = from;
+    }
+    return 0;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** A status patch that sets nothing but heartbeatTime. */
 function isHeartbeat(e: AuditEvent): boolean {
   const body = e.requestObject as { status?: Record<string, unknown> } | undefined;

@@ -1,6 +1,9 @@
 // The benchmark's write counting over audit events: what is the run's, what is a heartbeat.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import test from 'ava';
-import { AGENT_USER, CONTROLLER_USER, auditPolicy, countWrites, countWritesByActor, totalWrites, type AuditEvent } from '../../bench/operator-audit.js';
+import { AGENT_USER, CONTROLLER_USER, auditEnd, auditPolicy, countWrites, countWritesByActor, readAudit, totalWrites, type AuditEvent } from '../../bench/operator-audit.js';
 
 const ev = (user: string, verb: string, resource: string, extra: Partial<NonNullable<AuditEvent['objectRef']>> = {}, more: Partial<AuditEvent> = {}): AuditEvent => ({
   verb,
@@ -64,4 +67,20 @@ test('the audit policy logs status patch bodies and metadata of the operator’s
   t.regex(policy, /level: Request[\s\S]*apnodestates\/status/);
   t.true(policy.includes(CONTROLLER_USER) && policy.includes(AGENT_USER));
   t.regex(policy.trim(), /- level: None$/);
+});
+
+test('auditEnd: the offset after the last complete line, where readAudit reads on from', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'audit-test-'));
+  try {
+    const file = path.join(dir, 'audit.log');
+    t.is(auditEnd(file), 0); // no log yet
+    const line = JSON.stringify(ev(AGENT_USER, 'get', 'apqnreservations', { namespace: 'ns' })) + '\n';
+    fs.writeFileSync(file, line + line + '{"verb":"pat'); // the last line still being written
+    t.is(auditEnd(file), 2 * Buffer.byteLength(line));
+    fs.appendFileSync(file, 'ch"}\n' + line);
+    const { events } = readAudit(file, auditEnd(file) - Buffer.byteLength(line));
+    t.is(events.length, 1);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
