@@ -50,7 +50,7 @@ export const floorRatio = (s: SizeFigures) => s.operatorMs / s.floorMs;
 function verdictText(pass: boolean | undefined, goalMet: boolean | undefined, hasGoal: boolean, standIn: boolean): string {
   if (pass === undefined) return 'not measured';
   const head = pass ? '**PASS**' : '**MISS**';
-  const goal = !hasGoal ? '' : goalMet ? ', goal met' : ', goal not met';
+  const goal = !hasGoal || !pass ? '' : goalMet ? ', goal met' : ', goal not met';
   return `${head}${goal}${standIn ? ' (stand-in size)' : ''}`;
 }
 

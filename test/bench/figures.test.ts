@@ -59,6 +59,7 @@ test('not all Ready is a MISS, and is left out of the per-reservation figures', 
   const r1000 = find(rows, '1,000 reservations');
   t.is(r1000.pass, false);
   t.regex(r1000.measured, /^400 of 1,000 Ready after 900\.00 s/);
+  t.is(r1000.verdict, '**MISS**');
   t.is(find(rows, 'time per reservation').pass, false);
   const writes = find(rows, 'API writes');
   t.is(writes.pass, false); // 3.9 in all, but the controller's 2.6 is over 2.5
