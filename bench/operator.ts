@@ -1,15 +1,20 @@
 // `npm run bench`: the operator end to end against the real local control plane.
 //
-//   node --import=tsx bench/operator.ts [--sizes 1x1,100x10,1000x50] [--repeat 20] [--concurrency 32]
+//   node --import=tsx bench/operator.ts [--sizes 100x10,1000x50,3000x100] [--repeat 20] [--idle-seconds 30] …
+//
+// It ends with issue 11's "Figures to reach" (bench/figures.ts), each PASS/MISS, and a CPU
+// profile summary of the controller at the largest size (bench/cpuprofile.ts).
 //
 // For each size NxM: N vfio_ap reservations (one queue each, pinned to a node) over M simulated
 // nodes (one CEX8C card per node with enough domains, no host load), created by a client with
 // `--concurrency` requests in flight, timed from the first create to the last Ready seen on a
 // watch. In the same run, the floor: the same client doing the same number of creates plus one
 // status patch each (the least any operator could write), and the ratio of the two.
-// The controller runs as a child process (`apqn-operator controller`, as in a pod) so its
-// memory is its own: peak RSS is its VmHWM from /proc. The agents run in this process, one per
-// node. Both use their ServiceAccounts' tokens (deploy/rbac), so the API server's audit log
+// The controller runs as a child process (`apqn-operator controller`, as in a pod), compiled by
+// tsc into the bench's own directory (or through tsx with --controller tsx), so its memory and
+// CPU are its own: peak RSS is its VmHWM, CPU its utime + stime, from /proc. After the idle size
+// is all Ready, its CPU is measured over an idle window while the agents keep heartbeating.
+// The agents run in this process, one per node. Both use their ServiceAccounts' tokens (deploy/rbac), so the API server's audit log
 // attributes every request: writes per reservation come from there, heartbeats apart.
 // Also: a single reservation apply → Ready, repeated (p50/p90), on an otherwise idle cluster.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -30,9 +35,15 @@ import { LocalControlPlane, freePort, waitFor } from '../src/k8s/controlplane.js
 import { installCrds } from '../src/k8s/crds.js';
 import { logger, setLogLevel } from '../src/log.js';
 import { parseFlags } from '../src/util/args.js';
-import { auditPolicy, countWrites, readAudit, type WriteCounts } from './operator-audit.js';
+import { formatTopFunctions, sourceMapLocator, summarizeProfile, type CpuProfile, type ProfileSummary } from './cpuprofile.js';
+import { figures, formatFigures, type SizeFigures } from './figures.js';
+import { procCpuSeconds, procStatusBytes } from './proc.js';
+import { auditEnd, auditPolicy, countWritesByActor, readAudit, totalWrites, type WritesByActor } from './operator-audit.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CHILD_ENTRY = path.join(repo, 'bench/controller-child.mjs');
+const DEFAULT_SIZES = '100x10,1000x50,3000x100';
+const DEFAULT_IDLE_AT = '1000x50';
 const MAX_DOMAINS_PER_NODE = 85; // ap_max_domain_id 84: one card, one domain per reservation
 
 setLogLevel(process.env.APQN_LOG_LEVEL ?? 'warn');
@@ -66,6 +77,8 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Prom
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+const sleep = (msec: number) => new Promise<void>((resolve) => setTimeout(resolve, msec));
+const sizeTag = (size: Size) => `${size.reservations}x${size.nodes}`;
 const quantile = (sorted: readonly number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 const ms = (x: number) => `${Math.round(x)} ms`;
 const s = (x: number) => `${(x / 1000).toFixed(2)} s`;
@@ -166,41 +179,59 @@ interface ControllerProcess {
   scrape(): Promise<Map<string, number>>;
   /** Peak and current resident set size (bytes), from /proc. */
   memory(): { peak: number; current: number };
-  stop(): Promise<void>;
+  /** CPU time it has used (user + system, all its threads), seconds, from /proc. */
+  cpuSeconds(): number;
+  /** SIGTERM, then waits for it to exit (SIGKILL after `graceMs`); whether it had to be killed. */
+  stop(graceMs?: number): Promise<{ killed: boolean }>;
 }
 
-function procStatusBytes(pid: number, field: string): number {
-  const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
-  return m ? Number(m[1]) * 1024 : 0;
-}
 
-/** How the controller runs: through tsx, as bin/apqn-operator.js and the image do, or compiled by tsc. */
-type ControllerRuntime = { kind: 'tsx' } | { kind: 'compiled'; cli: string };
 
-/** Compiles the sources with tsc into the bench's directory; returns the compiled cli.js. */
-function compileSources(dir: string): string {
+/** How the controller runs: compiled by tsc (the default: what the image ships) or through tsx. */
+type ControllerRuntime = { kind: 'tsx' } | { kind: 'compiled'; cli: string; out: string };
+
+/**
+ * Compiles src/ with tsc into the bench's directory (its own tsconfig extending the repository's,
+ * so it depends on no other build and on no dist/); returns the compiled cli.js. The output
+ * mirrors the repository (dist/src/…), with source maps for the profile summary.
+ */
+function compileSources(dir: string): { cli: string; out: string } {
   const out = path.join(dir, 'dist');
-  say('compiling the sources with tsc (for --controller compiled)');
-  const result = spawnSync(process.execPath, [path.join(repo, 'node_modules/typescript/bin/tsc'), '-p', path.join(repo, 'tsconfig.json'), '--outDir', out], {
-    encoding: 'utf8',
-  });
+  const config = path.join(dir, 'tsconfig.bench.json');
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      extends: path.join(repo, 'tsconfig.json'),
+      // typeRoots: types resolve from the repository's node_modules, not from this directory's
+      compilerOptions: { rootDir: repo, outDir: out, sourceMap: true, declaration: false, noEmitOnError: false, incremental: false, typeRoots: [path.join(repo, 'node_modules/@types')] },
+      include: [path.join(repo, 'src/**/*.ts')],
+    }),
+  );
+  say('compiling src/ with tsc (the controller runs compiled; --controller tsx to run it through tsx)');
+  const started = performance.now();
+  const result = spawnSync(process.execPath, [path.join(repo, 'node_modules/typescript/bin/tsc'), '-p', config], { encoding: 'utf8' });
   const cli = path.join(out, 'src/cli.js');
   if (!fs.existsSync(cli)) throw new Error(`tsc emitted no ${cli}: ${result.stdout}${result.stderr}`);
+  const errors = (result.stdout.match(/error TS\d+/g) ?? []).length;
+  if (errors) say(`tsc reported ${errors} type error(s) (emitted anyway; the tree may be mid-edit):\n${result.stdout.split('\n').slice(0, 10).join('\n')}`);
+  say(`compiled in ${s(performance.now() - started)}`);
   fs.symlinkSync(path.join(repo, 'node_modules'), path.join(out, 'node_modules')); // packages resolve from there
+  fs.symlinkSync(path.join(repo, 'crds'), path.join(out, 'crds')); // src/k8s/crds.ts reads ../../crds
   fs.copyFileSync(path.join(repo, 'package.json'), path.join(out, 'package.json')); // "type": "module"
-  return cli;
+  return { cli, out };
 }
 
-async function startControllerProcess(cluster: Cluster, logFile: string, runtime: ControllerRuntime): Promise<ControllerProcess> {
+async function startControllerProcess(cluster: Cluster, logFile: string, runtime: ControllerRuntime, nodeArgs: string[] = []): Promise<ControllerProcess> {
   const port = await freePort();
   const out = fs.openSync(logFile, 'w');
   const child = spawn(
     process.execPath,
     [
-      // e.g. APQN_BENCH_CONTROLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it
+      // e.g. APQN_BENCH_CONTROLLER_NODE_ARGS="--max-old-space-size=128" for every controller of the run
       ...(process.env.APQN_BENCH_CONTROLLER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
-      ...(runtime.kind === 'tsx' ? ['--import=tsx', path.join(repo, 'src/cli.ts')] : [runtime.cli]),
+      ...nodeArgs,
+      // bench/controller-child.mjs runs the entry and exits when it returns (so --cpu-prof writes its file)
+      ...(runtime.kind === 'tsx' ? ['--import=tsx', CHILD_ENTRY, path.join(repo, 'src/cli.ts')] : [CHILD_ENTRY, runtime.cli]),
       'controller', '--kubeconfig', cluster.controllerKubeconfig, '--metrics-port', String(port)],
     { cwd: repo, stdio: ['ignore', out, out], env: { ...process.env, APQN_LOG_LEVEL: 'info', APQN_LOG_FORMAT: 'json' } },
   );
@@ -227,12 +258,19 @@ async function startControllerProcess(cluster: Cluster, logFile: string, runtime
       return values;
     },
     memory: () => ({ peak: procStatusBytes(child.pid!, 'VmHWM'), current: procStatusBytes(child.pid!, 'VmRSS') }),
-    async stop() {
-      if (child.exitCode !== null) return;
+    cpuSeconds: () => procCpuSeconds(child.pid!),
+    async stop(graceMs = 10_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return { killed: false };
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      let killed = false;
+      const timer = setTimeout(() => {
+        killed = true;
+        say(`the controller did not exit within ${s(graceMs)} of SIGTERM: killing it (see ${logFile})`);
+        child.kill('SIGKILL');
+      }, graceMs);
       await exited;
       clearTimeout(timer);
+      return { killed };
     },
   };
 }
@@ -347,6 +385,24 @@ async function measureFloor(cluster: Cluster, size: Size, concurrency: number): 
   return { ms: elapsed, requests: 2 * size.reservations };
 }
 
+interface IdleResult {
+  seconds: number;
+  cpuSeconds: number;
+  /** The agents' heartbeats in the window (status patches of heartbeatTime only), from the audit log. */
+  heartbeats: number;
+  /** Writes in the window, heartbeats apart, and the controller's requests (reads too) to the run's objects. */
+  controllerWrites: number;
+  agentWrites: number;
+  controllerRequests: number;
+}
+
+interface ProfileResult {
+  file: string;
+  summary?: ProfileSummary;
+  /** Why there is no summary. */
+  missing?: string;
+}
+
 interface SizeResult {
   size: Size;
   operatorMs: number;
@@ -354,27 +410,76 @@ interface SizeResult {
   ready: number;
   floor: FloorResult;
   latency: { p50: number; p99: number };
-  writes: WriteCounts;
+  writes: WritesByActor;
   releaseMs: number;
+  /** Peak RSS over the controller's whole life at this size (start, creates, idle window, release). */
   memory: { peak: number; current: number };
-  /** The controller's own account of the run: reconciles, time in them, CPU. */
+  /** The controller's own account of the run to all Ready: reconciles, time in them; its CPU (/proc) to all Ready. */
   controller: { reconciles: number; reconcileSeconds: number; cpuSeconds: number };
+  idle?: IdleResult;
+  profile?: ProfileResult;
 }
 
-async function measureSize(cluster: Cluster, size: Size, concurrency: number, timeoutMs: number, runtime: ControllerRuntime): Promise<SizeResult> {
-  const tag = `${size.reservations}x${size.nodes}`;
+interface SizeOptions {
+  concurrency: number;
+  timeoutMs: number;
+  runtime: ControllerRuntime;
+  /** Measure the idle controller this long after all are Ready (0: not at this size). */
+  idleSeconds: number;
+  /** Run the controller under --cpu-prof and summarise the profile. */
+  profile: boolean;
+}
+
+/** The controller's CPU over `seconds` of an all-Ready cluster, the agents heartbeating; the audit log tells what was written meanwhile. */
+async function measureIdle(cluster: Cluster, controller: ControllerProcess, ns: string, nodes: ReadonlySet<string>, seconds: number): Promise<IdleResult> {
+  const from = auditEnd(cluster.auditLog);
+  const cpu0 = controller.cpuSeconds();
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  const cpu1 = controller.cpuSeconds();
+  const t1 = performance.now();
+  const by = countWritesByActor(readAudit(cluster.auditLog, from).events, ns, nodes);
+  return {
+    seconds: (t1 - t0) / 1000,
+    cpuSeconds: cpu1 - cpu0,
+    heartbeats: by.agents.heartbeats,
+    controllerWrites: totalWrites(by.controller) + by.controller.elsewhere,
+    agentWrites: totalWrites(by.agents) + by.agents.elsewhere,
+    controllerRequests: by.controller.requests,
+  };
+}
+
+function readProfile(file: string, runtime: ControllerRuntime): ProfileSummary {
+  const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
+  const root = runtime.kind === 'compiled' ? runtime.out : repo;
+  const shorten = (p: string) => {
+    const nm = p.lastIndexOf('/node_modules/');
+    if (nm >= 0) return p.slice(nm + 1);
+    for (const base of [root, repo]) if (p.startsWith(base + path.sep)) return path.relative(base, p);
+    return p;
+  };
+  return summarizeProfile(profile, sourceMapLocator(shorten));
+}
+
+async function measureSize(cluster: Cluster, size: Size, opts: SizeOptions): Promise<SizeResult> {
+  const { concurrency, timeoutMs, runtime } = opts;
+  const tag = sizeTag(size);
   say(`${tag}: floor (${size.reservations} creates + ${size.reservations} status patches by a bare client)`);
   const floor = await measureFloor(cluster, size, concurrency);
-  say(`${tag}: floor ${s(floor.ms)}; starting ${size.nodes} simulated node(s) and the controller`);
+  say(`${tag}: floor ${s(floor.ms)}; starting ${size.nodes} simulated node(s) and the controller${opts.profile ? ' (under --cpu-prof)' : ''}`);
   const perNode = Math.ceil(size.reservations / size.nodes);
   const nodes = await startNodes(cluster, `n${tag}`, size.nodes, perNode);
-  const controller = await startControllerProcess(cluster, path.join(cluster.dir, `controller-${tag}.log`), runtime);
+  const profileName = `controller-${tag}.cpuprofile`;
+  const profileArgs = opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${cluster.dir}`, `--cpu-prof-name=${profileName}`] : [];
+  const controller = await startControllerProcess(cluster, path.join(cluster.dir, `controller-${tag}.log`), runtime, profileArgs);
   const ns = `bench-${tag}`;
   await ensureNamespace(cluster.admin, ns);
   const watch = await ReadyWatch.start(cluster.admin, cluster.clients, ns);
   let abandoned: string | undefined;
+  let result: SizeResult;
+  let stopped = { killed: false };
   try {
-    let audit = readAudit(cluster.auditLog, 0);
+    const auditFrom = auditEnd(cluster.auditLog);
     const items = Array.from({ length: size.reservations }, (_, i) => i);
     const createdAt = new Map<string, number>();
     say(`${tag}: creating ${size.reservations} reservations (${concurrency} in flight) and waiting for all Ready`);
@@ -387,39 +492,61 @@ async function measureSize(cluster: Cluster, size: Size, concurrency: number, ti
     const all = await watch.until(`${size.reservations} reservations Ready`, () => watch.readyAt.size >= size.reservations, timeoutMs, true);
     const operatorMs = all ? Math.max(...watch.readyAt.values()) - started : performance.now() - started;
     const ready = watch.readyAt.size;
+    const cpuToReady = controller.cpuSeconds();
     if (!all) say(`${tag}: only ${ready} of ${size.reservations} Ready after ${s(operatorMs)} (--timeout); measuring what there is`);
-    const memory = controller.memory();
-    const metrics = await controller.scrape();
+    const metrics = await controller.scrape().catch(() => new Map<string, number>());
     const sum = (prefix: string) => [...metrics].filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v, 0);
     const controllerStats = {
       reconciles: sum('apqn_controller_reconcile_total'),
       reconcileSeconds: sum('apqn_controller_reconcile_duration_seconds_sum'),
-      cpuSeconds: metrics.get('apqn_process_cpu_seconds_total') ?? 0,
+      cpuSeconds: cpuToReady,
     };
     const latencies = [...watch.readyAt].map(([name, at]) => at - createdAt.get(name)!).sort((a, b) => a - b);
     if (latencies.length === 0) latencies.push(NaN);
     // Trailing writes of the happy path (events, the agents' last status) land within a moment.
-    await new Promise((r) => setTimeout(r, 3000));
-    audit = readAudit(cluster.auditLog, audit.next);
-    const writes = countWrites(audit.events, ns, new Set(nodes.names));
-    if (all) say(`${tag}: all Ready in ${s(operatorMs)}; releasing`);
+    await sleep(3000);
+    const writes = countWritesByActor(readAudit(cluster.auditLog, auditFrom).events, ns, new Set(nodes.names));
+    if (all) say(`${tag}: all Ready in ${s(operatorMs)} (${(operatorMs / floor.ms).toFixed(2)}× the floor)`);
+    let idle: IdleResult | undefined;
+    if (all && opts.idleSeconds > 0) {
+      say(`${tag}: idle: the controller's CPU over ${opts.idleSeconds} s, the agents heartbeating`);
+      idle = await measureIdle(cluster, controller, ns, new Set(nodes.names), opts.idleSeconds);
+      say(`${tag}: idle: ${idle.cpuSeconds.toFixed(2)} s CPU in ${idle.seconds.toFixed(1)} s (${((100 * idle.cpuSeconds) / idle.seconds).toFixed(2)} % of a core)`);
+    }
     let releaseMs = NaN;
     if (all) {
+      say(`${tag}: releasing`);
       const releaseStarted = performance.now();
       await deleteAll(cluster, ns);
       releaseMs = performance.now() - releaseStarted;
     } else {
       abandoned = ns;
     }
-    return { size, operatorMs, ready, floor, latency: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) }, writes, releaseMs, memory, controller: controllerStats };
+    const memory = controller.memory();
+    result = { size, operatorMs, ready, floor, latency: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) }, writes, releaseMs, memory, controller: controllerStats, ...(idle ? { idle } : {}) };
   } finally {
     watch.stop();
-    await controller.stop();
+    // Under the profiler the controller writes its profile as it exits: give it time.
+    stopped = await controller.stop(opts.profile ? 120_000 : 10_000);
     await nodes.stop();
     // A size that ran out of time: its reservations go without a release (no controller runs
     // now), so the next size's controller does not inherit them.
     if (abandoned) await dropWithoutRelease(cluster, abandoned);
   }
+  if (opts.profile) {
+    const file = path.join(cluster.dir, profileName);
+    result.profile = { file };
+    if (stopped.killed) result.profile.missing = 'the controller did not exit after SIGTERM and was killed: no profile written';
+    else if (!fs.existsSync(file)) result.profile.missing = `no ${file} after the controller exited`;
+    else {
+      try {
+        result.profile.summary = readProfile(file, runtime);
+      } catch (err) {
+        result.profile.missing = `${file}: ${String(err)}`;
+      }
+    }
+  }
+  return result;
 }
 
 async function dropWithoutRelease(cluster: Cluster, namespace: string): Promise<void> {
@@ -469,51 +596,145 @@ async function measureSingle(cluster: Cluster, repeat: number, policy: InUsePoli
 
 // ---------------------------------------------------------------------------------------------
 
-function report(singles: SingleResult[], results: SizeResult[], concurrency: number, runtime: ControllerRuntime): string {
-  const lines: string[] = [`Controller: ${runtime.kind === 'tsx' ? 'through tsx, as shipped' : 'compiled by tsc'}.`, ''];
+function report(singles: SingleResult[], results: SizeResult[], opts: { concurrency: number; runtime: ControllerRuntime; top: number; profileNote?: string }): string {
+  const { concurrency, runtime } = opts;
+  const lines: string[] = [
+    `Controller: ${runtime.kind === 'tsx' ? 'through tsx' : 'compiled by tsc (the bench compiles src/ itself)'}, a child process; agents in the bench's process.`,
+    '',
+  ];
+  const singleTarget: Record<InUsePolicy, string> = { Force: 'must ≤ 200 ms, goal ≤ 100 ms', Wait: 'target p50 ≤ 500 ms' } as Record<InUsePolicy, string>;
   for (const single of singles) {
     lines.push(
       `Single reservation apply → Ready (inUsePolicy ${single.policy}; idle cluster, 1 node, ${single.samples.length} runs): ` +
-        `p50 ${ms(single.p50)}, p90 ${ms(single.p90)}, max ${ms(single.max)} (target p50 ≤ 500 ms)`,
+        `p50 ${ms(single.p50)}, p90 ${ms(single.p90)}, max ${ms(single.max)} (${singleTarget[single.policy] ?? 'no target'})`,
     );
   }
   if (singles.length) lines.push('');
   lines.push(
-    `| reservations × nodes | operator: all Ready | floor (create + status patch, ${concurrency} in flight) | ratio | apply → Ready p50 / p99 | API writes / reservation | of which: reservation, status, node spec, node status, events, DRA slices | heartbeats | refused | requests / reservation | controller RSS peak | release all |`,
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    `| reservations × nodes | operator: all Ready | per reservation | floor (create + status patch, ${concurrency} in flight) | ratio | apply → Ready p50 / p99 | API writes / reservation: all (controller + agents) | of which: finalizer, status, node spec, node status, events, DRA slices, other | heartbeats | refused | requests / reservation | controller RSS peak | release all |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   );
   for (const r of results) {
-    const w = r.writes;
+    const w = r.writes.all;
     const n = r.size.reservations;
-    const total = w.reservation + w.reservationStatus + w.nodeSpec + w.nodeStatus + w.events + w.slices;
     // Per Ready reservation; a size that ran out of time shows its totals instead.
     const complete = r.ready === n;
     const per = (x: number) => (complete ? (x / n).toFixed(2) : `${x}`);
     const latency = (x: number) => (Number.isNaN(x) ? '—' : ms(x));
-    const done = r.ready === n ? s(r.operatorMs) : `**${r.ready} of ${n}** Ready after ${s(r.operatorMs)}`;
+    const done = complete ? s(r.operatorMs) : `**${r.ready} of ${n}** Ready after ${s(r.operatorMs)}`;
     const release = Number.isNaN(r.releaseMs) ? '—' : s(r.releaseMs);
+    const split = `${per(totalWrites(w))}${complete ? '' : ' in total'} (${per(totalWrites(r.writes.controller))} + ${per(totalWrites(r.writes.agents))})`;
+    const elsewhere = w.elsewhere ? `; ${w.elsewhere} writes elsewhere` : '';
     lines.push(
-      `| ${n} × ${r.size.nodes} | ${done} | ${s(r.floor.ms)} | ${(r.operatorMs / r.floor.ms).toFixed(2)}×${r.ready === n ? '' : ' (at least)'} | ${latency(r.latency.p50)} / ${latency(r.latency.p99)} | ${per(total)}${complete ? '' : ' in total'} | ${per(w.reservation)}, ${per(w.reservationStatus)}, ${per(w.nodeSpec)}, ${per(w.nodeStatus)}, ${per(w.events)}, ${per(w.slices)} | ${w.heartbeats} | ${w.refused} | ${per(w.requests)} | ${(r.memory.peak / 2 ** 20).toFixed(0)} MB | ${release} |`,
+      `| ${n} × ${r.size.nodes} | ${done} | ${(r.operatorMs / n).toFixed(2)} ms | ${s(r.floor.ms)} | ${(r.operatorMs / r.floor.ms).toFixed(2)}×${complete ? '' : ' (at least)'} | ${latency(r.latency.p50)} / ${latency(r.latency.p99)} | ${split} | ${per(w.reservation)}, ${per(w.reservationStatus)}, ${per(w.nodeSpec)}, ${per(w.nodeStatus)}, ${per(w.events)}, ${per(w.slices)}, ${per(w.other)}${elsewhere} | ${w.heartbeats} | ${w.refused} | ${per(w.requests)} | ${(r.memory.peak / 2 ** 20).toFixed(0)} MB | ${release} |`,
     );
   }
-  lines.push('', '| reservations × nodes | controller reconciles | time in reconciles | controller CPU |', '| --- | --- | --- | --- |');
+  lines.push(
+    '',
+    '| reservations × nodes | controller reconciles | time in reconciles | controller CPU to all Ready | idle: controller CPU | idle: heartbeats, writes by controller / agents, controller requests |',
+    '| --- | --- | --- | --- | --- | --- |',
+  );
   for (const r of results) {
+    const idle = r.idle
+      ? [
+          `${((100 * r.idle.cpuSeconds) / r.idle.seconds).toFixed(2)} % of a core (${r.idle.cpuSeconds.toFixed(2)} s in ${r.idle.seconds.toFixed(1)} s)`,
+          `${r.idle.heartbeats}, ${r.idle.controllerWrites} / ${r.idle.agentWrites}, ${r.idle.controllerRequests}`,
+        ]
+      : ['—', '—'];
     lines.push(
-      `| ${r.size.reservations} × ${r.size.nodes} | ${r.controller.reconciles} | ${r.controller.reconcileSeconds.toFixed(1)} s | ${r.controller.cpuSeconds.toFixed(1)} s |`,
+      `| ${r.size.reservations} × ${r.size.nodes} | ${r.controller.reconciles} | ${r.controller.reconcileSeconds.toFixed(1)} s | ${r.controller.cpuSeconds.toFixed(1)} s | ${idle[0]} | ${idle[1]} |`,
     );
+  }
+
+  const sizeFigures: SizeFigures[] = results.map((r) => {
+    const n = r.size.reservations;
+    return {
+      reservations: n,
+      nodes: r.size.nodes,
+      ready: r.ready,
+      operatorMs: r.operatorMs,
+      floorMs: r.floor.ms,
+      writesPerReservation: { all: totalWrites(r.writes.all) / n, controller: totalWrites(r.writes.controller) / n, agents: totalWrites(r.writes.agents) / n },
+      peakRssBytes: r.memory.peak,
+      ...(r.idle ? { idle: { seconds: r.idle.seconds, cpuSeconds: r.idle.cpuSeconds, heartbeats: r.idle.heartbeats, controllerWrites: r.idle.controllerWrites } } : {}),
+    };
+  });
+  const p50 = (policy: InUsePolicy) => singles.find((x) => x.policy === policy)?.p50;
+  const force = p50('Force');
+  const wait = p50('Wait');
+  const rows = figures({ sizes: sizeFigures, singleP50Ms: { ...(force !== undefined ? { Force: force } : {}), ...(wait !== undefined ? { Wait: wait } : {}) } });
+  const profiled = results.find((r) => r.profile);
+  lines.push('', 'Figures to reach (issue 11, 2.1 Controller at scale):', '', formatFigures(rows));
+  const notes: string[] = [];
+  if (rows.some((r) => r.standIn)) notes.push('a stand-in size is the nearest size this run had, not the figure itself: run the default sizes for that');
+  if (runtime.kind === 'tsx') notes.push('the controller ran through tsx, not compiled: the RSS figure is not the compiled one');
+  const quiet = results.find((r) => r.idle && r.idle.heartbeats === 0);
+  if (quiet) notes.push(`no agent heartbeat fell in the ${quiet.idle!.seconds.toFixed(0)} s idle window (an agent heartbeats every 10 s when it has nothing else to write): a longer --idle-seconds measures the idle cluster with heartbeats`);
+  if (profiled) notes.push(`${profiled.size.reservations} × ${profiled.size.nodes} ran under the CPU profiler, which costs the controller some CPU and memory (--profile none to measure without it)`);
+  if (opts.profileNote) notes.push(opts.profileNote);
+  if (notes.length) lines.push('', ...notes.map((n) => `Note: ${n}.`));
+  const passed = rows.filter((r) => r.pass === true).length;
+  const goals = rows.filter((r) => r.goalMet === true && r.goal !== '—').length;
+  lines.push('', `${passed} of ${rows.length} figures PASS; ${goals} of ${rows.filter((r) => r.goal !== '—').length} goals met; ${rows.filter((r) => r.pass === undefined).length} not measured.`);
+
+  if (profiled?.profile) {
+    const p = profiled.profile;
+    lines.push('', `CPU profile of the controller at ${profiled.size.reservations} × ${profiled.size.nodes} (its whole life: start, creates, ${profiled.idle ? 'idle window, ' : ''}release):`, '');
+    lines.push(p.summary ? formatTopFunctions(p.summary, opts.top) : `no profile: ${p.missing}`);
   }
   return lines.join('\n');
 }
 
-const USAGE = `usage: node --import=tsx bench/operator.ts [--sizes 1x1,100x10,1000x50] [--repeat 20] [--concurrency 32]
-                                          [--timeout 900] [--controller tsx|compiled]
-  --sizes        reservations x nodes, comma-separated
-  --repeat       single apply → Ready runs per in-use policy (Wait, the default, and Force); 0 skips them
-  --concurrency  creates (and floor requests) in flight
-  --timeout      seconds one size may take to become Ready; past it the size reports how many were
-  --controller   run the controller through tsx (as bin/apqn-operator.js and the image do) or compiled by tsc
-  APQN_BENCH_KEEP=1 keeps the logs (controller, audit); APQN_BENCH_CONTROLLER_NODE_ARGS adds node flags (e.g. --cpu-prof)
+const USAGE = `usage: node --import=tsx bench/operator.ts [--sizes ${DEFAULT_SIZES}] [--repeat 20] [--idle-seconds 30]
+                                          [--idle-at ${DEFAULT_IDLE_AT}] [--profile largest|NxM|none] [--top 15]
+                                          [--concurrency 32] [--timeout 900] [--controller compiled|tsx]
+  --sizes         reservations x nodes, comma-separated (at most ${MAX_DOMAINS_PER_NODE} per node)
+  --repeat        single apply → Ready runs per in-use policy (Wait, the default, and Force); 0 skips them
+  --idle-seconds  after the --idle-at size is all Ready, the controller's CPU over this long an idle
+                  window, the agents heartbeating (0 skips it)
+  --idle-at       the size measured idle; when --sizes lacks it, the largest size run stands in
+  --profile       run the controller under node --cpu-prof at this size (default: the largest one
+                  not measured idle) and print its top functions by self time; none skips it
+  --top           functions in the profile summary
+  --concurrency   creates (and floor requests) in flight
+  --timeout       seconds one size may take to become Ready; past it the size reports how many were
+  --controller    compiled (default: src/ compiled by tsc into the bench's directory) or tsx
+  Quick subset:   --sizes 100x10 --repeat 3 --idle-seconds 5
+  APQN_BENCH_KEEP=1 keeps the bench's directory (controller logs, audit log, the .cpuprofile);
+  APQN_BENCH_CONTROLLER_NODE_ARGS adds node flags to every controller child.
+  Ends with the "Figures to reach" of issue 11, each PASS/MISS against "must reach" and the goal.
 `;
+
+const largestOf = (sizes: readonly Size[]) => [...sizes].sort((a, b) => b.reservations - a.reservations || b.nodes - a.nodes)[0];
+
+/** The size named NxM, or the largest run when --sizes lacks it. */
+function chooseSize(sizes: readonly Size[], wanted: string, flag: string): Size | undefined {
+  const largest = largestOf(sizes);
+  const [size] = parseSizes(wanted);
+  const found = sizes.find((x) => x.reservations === size!.reservations && x.nodes === size!.nodes);
+  if (!found) say(`${flag} ${wanted}: not among --sizes; ${largest ? sizeTag(largest) : 'no size'} stands in`);
+  return found ?? largest;
+}
+
+/**
+ * The size the controller is profiled at: --profile's, by default the largest. Never the size
+ * measured idle: the sampling profiler itself costs the controller about 2 % of a core, as much
+ * as the idle target, so by default the largest other size is profiled (in the default sizes,
+ * 3,000 × 100 is profiled and 1,000 × 50 measured idle).
+ */
+function chooseProfileSize(sizes: readonly Size[], wanted: string, idleAt: Size | undefined): { size?: Size; note?: string } {
+  if (wanted === 'none') return {};
+  if (wanted !== 'largest') {
+    const size = chooseSize(sizes, wanted, '--profile');
+    if (size && size === idleAt) throw new Error(`--profile ${sizeTag(size)} is the size measured idle, and the profiler itself costs CPU: profile another size, or pass --idle-seconds 0`);
+    return { size };
+  }
+  const largest = largestOf(sizes);
+  const size = largestOf(sizes.filter((x) => x !== idleAt));
+  if (!size) return { note: `no CPU profile: the only size, ${largest ? `${largest.reservations} × ${largest.nodes}` : '—'}, is measured idle, and the profiler itself costs CPU (--idle-seconds 0 to profile it)` };
+  if (size !== largest) return { size, note: `profiled at ${size.reservations} × ${size.nodes}, not at the largest size, ${largest!.reservations} × ${largest!.nodes}: that one is measured idle, and the profiler itself costs CPU` };
+  return { size };
+}
 
 async function main(): Promise<number> {
   const flags = parseFlags(process.argv.slice(2), {
@@ -522,29 +743,46 @@ async function main(): Promise<number> {
     concurrency: 'number',
     timeout: 'number',
     controller: 'string',
+    'idle-seconds': 'number',
+    'idle-at': 'string',
+    profile: 'string',
+    top: 'number',
     help: 'boolean',
   });
   if (flags.help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const sizes = parseSizes(flags.sizes ?? '1x1,100x10,1000x50');
+  if (flags._.length) throw new Error(`unexpected arguments: ${flags._.join(' ')}\n${USAGE}`);
+  const sizes = parseSizes(flags.sizes ?? DEFAULT_SIZES);
   const repeat = flags.repeat ?? 20;
   const concurrency = flags.concurrency ?? 32;
   const timeoutMs = (flags.timeout ?? 900) * 1000;
-  if (flags.controller && flags.controller !== 'tsx' && flags.controller !== 'compiled') throw new Error('--controller takes tsx or compiled');
+  const idleSeconds = flags['idle-seconds'] ?? 30;
+  if (idleSeconds < 0) throw new Error('--idle-seconds: at least 0');
+  const top = flags.top ?? 15;
+  const controllerKind = flags.controller ?? 'compiled';
+  if (controllerKind !== 'tsx' && controllerKind !== 'compiled') throw new Error('--controller takes compiled or tsx');
+  const idleAt = idleSeconds > 0 ? chooseSize(sizes, flags['idle-at'] ?? DEFAULT_IDLE_AT, '--idle-at') : undefined;
+  const profiling = chooseProfileSize(sizes, flags.profile ?? 'largest', idleAt);
+  const profileAt = profiling.size;
+  if (profiling.note) say(profiling.note);
   say(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
   const loadAtStart = os.loadavg().map((x) => x.toFixed(1)).join(' ');
   const cluster = await startCluster();
   let ok = false;
   try {
-    const runtime: ControllerRuntime = flags.controller === 'compiled' ? { kind: 'compiled', cli: compileSources(cluster.dir) } : { kind: 'tsx' };
+    const runtime: ControllerRuntime = controllerKind === 'compiled' ? { kind: 'compiled', ...compileSources(cluster.dir) } : { kind: 'tsx' };
     const singles: SingleResult[] = [];
     if (repeat > 0) for (const policy of ['Wait', 'Force'] as const) singles.push(await measureSingle(cluster, repeat, policy, runtime));
     const results: SizeResult[] = [];
-    for (const size of sizes) results.push(await measureSize(cluster, size, concurrency, timeoutMs, runtime));
+    for (const size of sizes) {
+      results.push(
+        await measureSize(cluster, size, { concurrency, timeoutMs, runtime, idleSeconds: size === idleAt ? idleSeconds : 0, profile: size === profileAt }),
+      );
+    }
     const load = os.loadavg().map((x) => x.toFixed(1)).join(' ');
-    process.stdout.write(report(singles, results, concurrency, runtime) + '\n');
+    process.stdout.write(report(singles, results, { concurrency, runtime, top, ...(profiling.note ? { profileNote: profiling.note } : {}) }) + '\n');
     process.stdout.write(
       `\n${os.cpus().length} CPUs; load average at start ${loadAtStart}, at end ${load} (other work on the machine skews absolute times; the floor runs in the same conditions)\n`,
     );
