@@ -307,7 +307,11 @@ function queueStates(d: ReservationDecision, apqns: Apqn[], state: APNodeState |
  * names it, and the agent reports its mdev gone and its queues where the spec puts them.
  */
 export function releasedFromNode(d: ReservationDecision, view: ClusterView): boolean {
-  const node = d.reservation.status?.nodeName;
+  const r = d.reservation;
+  // A placement its spec fixes may have reached the node spec (and the bus) before its status
+  // recorded anything: its spec names the node then.
+  const fixed = !d.specProblem && !!r.spec?.nodeName && !!r.spec.apqns;
+  const node = r.status?.nodeName ?? (fixed ? r.spec?.nodeName : undefined);
   if (!node) return true;
   const state = view.nodeStates.get(node);
   if (!state) return true; // no node state: nothing was ever applied there (or the node is gone)
@@ -315,18 +319,21 @@ export function releasedFromNode(d: ReservationDecision, view: ClusterView): boo
   const named = (spec.mdevs ?? []).some((m) => m.reservation === d.key) || (spec.queues ?? []).some((q) => q.reservation === d.key);
   if (named) return false;
   const status = state.status;
-  const everHeld = conditionOf(d.reservation.status?.conditions, 'Scheduled')?.status === 'True';
+  const everHeld = conditionOf(r.status?.conditions, 'Scheduled')?.status === 'True' || (fixed && r.status?.nodeName === undefined);
   if (!everHeld) return true;
   if (!status) return false;
+  // The agent has not seen the spec without it yet: it may still be applying the one with it.
   if ((status.observedGeneration ?? 0) < (state.metadata.generation ?? 0)) return false;
+  if ((status.reservations ?? []).some((e) => e.reservation === d.key)) return false;
   if (d.mdevUUID && (status.mdevs ?? []).some((m) => m.uuid === d.mdevUUID)) return false;
   // Each queue where the spec now puts it (mask bits restored, overrides cleared).
   const inventory = nodeInventory(node, status);
   const masks = effectiveMasks({ apmask: spec.apmask ?? [], aqmask: spec.aqmask ?? [] }, inventory);
   const overrides = new Map((spec.overrides ?? []).map((o) => [o.apqn, o.driver]));
-  for (const text of d.reservation.status?.apqns ?? []) {
+  for (const text of r.status?.apqns ?? (fixed ? r.spec!.apqns! : [])) {
     const [a, dom] = text.split('.');
     const i = apqnIndex(parseInt(a!, 16), parseInt(dom!, 16));
+    if (Number.isNaN(i)) continue;
     const queue = inventory.queues.get(i);
     if (!queue) continue;
     const expected =

@@ -26,7 +26,7 @@ export function judge(ctx: ControllerContext, key: string): { d: ReservationDeci
   const d = ctx.decisions.decision(key);
   if (!d) return undefined;
   const node = d.standing.kind === 'holds' || d.standing.kind === 'conflict' ? d.standing.node : undefined;
-  const view = judgeView(ctx, [node, d.reservation.status?.nodeName]);
+  const view = judgeView(ctx, [node, d.reservation.status?.nodeName, d.reservation.spec?.nodeName]);
   const judgement = judgeReservation(d, view, { nodes: { get: (n) => ctx.decisions.node(n)?.composition } });
   return { d, judgement };
 }

@@ -202,6 +202,30 @@ for (const c of releaseCases) {
   });
 }
 
+test('releasedFromNode: a placement fixed by its spec, deleted before its status said anything, waits for the agent like a recorded one', (t) => {
+  // Never written: no status at all. Its spec names the node, and the node spec took it.
+  const unwritten = res('vm', { nodeName: 'n', apqns: APQNS }, { deleting: true });
+  const judgeRelease = (node: APNodeState) => {
+    const v = view({ reservations: [unwritten], states: [node] });
+    return releasedFromNode(decideCluster(v).reservations.get('ns/vm')!, v);
+  };
+  t.false(judgeRelease(appliedNode()), 'the node spec still names it');
+  const dropped = appliedNode();
+  dropped.spec = { aqmask: [{ id: '0004', host: true, original: true }] };
+  dropped.metadata.generation = 2;
+  t.false(judgeRelease(dropped), 'the spec dropped it, but the agent has not seen that spec yet (it may be applying the one before)');
+  dropped.status!.observedGeneration = 2;
+  t.false(judgeRelease(dropped), 'the agent saw it, and still reports the mdev and the reservation');
+  dropped.status!.mdevs = [];
+  dropped.status!.reservations = [];
+  t.false(judgeRelease(dropped), 'the mdev is gone, but the queues are not back on the host yet');
+  dropped.status = { ...state('n', threeCards).status!, observedGeneration: 2 };
+  t.true(judgeRelease(dropped), 'nothing of it left on the node');
+  const invalid = res('vm', { nodeName: 'n', apqns: ['05.0004', '06.0005'] }, { deleting: true });
+  const v = view({ reservations: [invalid], states: [dropped] });
+  t.true(releasedFromNode(decideCluster(v).reservations.get('ns/vm')!, v), 'a spec that was never valid never reached a node');
+});
+
 test('desiredStatus keeps lastTransitionTime for unchanged condition statuses and stamps the generation', (t) => {
   const current = placed('n', APQNS);
   current.conditions!.push(cond('Ready', 'False', 'Pending'));

@@ -60,6 +60,29 @@ test('a vfio_ap reservation becomes Ready with its mdev, matrix and displaced qu
   t.deepEqual(reported?.guestMatrix, ['05.0004', '06.0004']);
 });
 
+test('a placement its spec fixes that displaces no host queue is Ready in two writes: the finalizer, then the status once', async (t) => {
+  const h = await harness(t);
+  await h.agent('a', twoCardNode);
+  await h.controller();
+  const writes: string[] = [];
+  const watch = await new k8s.Watch(kubeConfig()).watch(
+    h.clients.reservations.path(h.ns),
+    {},
+    (type, obj: { status?: { conditions?: Array<{ type: string; status: string }> } }) => {
+      if (type === 'MODIFIED') writes.push(obj.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'no status');
+    },
+    () => undefined,
+  );
+  t.teardown(() => watch.abort());
+  // Domain 0004 of every card: clearing its aqmask bit moves exactly these three queues.
+  await h.reserve('whole-domain', { nodeName: h.node('a'), apqns: ['05.0004', '06.0004', '07.0004'] });
+  const r = await h.waitFor('whole-domain', 'Ready', 'True');
+  await new Promise((resolve) => setTimeout(resolve, 2_500));
+  t.deepEqual(writes, ['no status', 'True'], 'finalizer, then Ready: the progress in between was never written on its own');
+  t.is(r.status?.displacedQueues, undefined);
+  for (const type of ['Accepted', 'Scheduled', 'Bound', 'Ready']) t.is(condition(r, type)?.status, 'True', type);
+});
+
 test('NotAMatrix: Accepted=False names the missing pairs and nothing reaches the node', async (t) => {
   const h = await harness(t);
   await h.agent('a', twoCardNode);
