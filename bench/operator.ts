@@ -3,7 +3,8 @@
 //   node --import=tsx bench/operator.ts [--sizes 100x10,1000x50,3000x100] [--repeat 20] [--idle-seconds 30] …
 //
 // It ends with issue 11's "Figures to reach" (bench/figures.ts), each PASS/MISS, and a CPU
-// profile summary of the controller at the largest size (bench/cpuprofile.ts).
+// profile summary of the controller (bench/cpuprofile.ts) at the largest size not measured idle
+// (`node --cpu-prof`, which writes the profile as the child exits).
 //
 // For each size NxM: N vfio_ap reservations (one queue each, pinned to a node) over M simulated
 // nodes (one CEX8C card per node with enough domains, no host load), created by a client with
@@ -14,8 +15,9 @@
 // tsc into the bench's own directory (or through tsx with --controller tsx), so its memory and
 // CPU are its own: peak RSS is its VmHWM, CPU its utime + stime, from /proc. After the idle size
 // is all Ready, its CPU is measured over an idle window while the agents keep heartbeating.
-// The agents run in this process, one per node. Both use their ServiceAccounts' tokens (deploy/rbac), so the API server's audit log
-// attributes every request: writes per reservation come from there, heartbeats apart.
+// The agents run in this process, one per node. Both use their ServiceAccounts' tokens
+// (deploy/rbac), so the API server's audit log attributes every request: writes per reservation
+// come from there, heartbeats apart, split by actor (the controller's account, the agents').
 // Also: a single reservation apply → Ready, repeated (p50/p90), on an otherwise idle cluster.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -366,8 +368,7 @@ interface FloorResult {
 }
 
 /** A bare client: N creates and N status patches (each right after its create), same concurrency. */
-async function measureFloor(cluster: Cluster, size: Size, concurrency: number): Promise<FloorResult> {
-  const ns = `floor-${size.reservations}x${size.nodes}`;
+async function measureFloor(cluster: Cluster, size: Size, concurrency: number, ns = `floor-${sizeTag(size)}`): Promise<FloorResult> {
   await ensureNamespace(cluster.admin, ns);
   const items = Array.from({ length: size.reservations }, (_, i) => i);
   const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
@@ -773,6 +774,10 @@ async function main(): Promise<number> {
   let ok = false;
   try {
     const runtime: ControllerRuntime = controllerKind === 'compiled' ? { kind: 'compiled', ...compileSources(cluster.dir) } : { kind: 'tsx' };
+    // The first requests of a fresh API server and client are slow (connections, caches): an
+    // untimed round first, so that no floor is measured cold.
+    const warmup = await measureFloor(cluster, { reservations: 2 * concurrency, nodes: 1 }, concurrency, 'floor-warmup');
+    say(`warm-up: ${2 * concurrency} creates + status patches in ${s(warmup.ms)} (not counted)`);
     const singles: SingleResult[] = [];
     if (repeat > 0) for (const policy of ['Wait', 'Force'] as const) singles.push(await measureSingle(cluster, repeat, policy, runtime));
     const results: SizeResult[] = [];
