@@ -350,7 +350,12 @@ async function ensureNamespace(kc: k8s.KubeConfig, name: string): Promise<void> 
 /** Deletes every reservation of the namespace and waits until they are gone. */
 async function deleteAll(cluster: Cluster, namespace: string, timeoutMs = 600_000): Promise<void> {
   const { group, version, plural } = { group: 'ap.s390x.io', version: 'v1alpha1', plural: 'apqnreservations' };
-  await cluster.clients.reservations.api.deleteCollectionNamespacedCustomObject({ group, version, plural, namespace });
+  // A collection delete marks every object; with finalizers and watchers that can outlast the
+  // API server's request timeout (504), while the deletion itself goes on: then wait as usual.
+  await cluster.clients.reservations.api.deleteCollectionNamespacedCustomObject({ group, version, plural, namespace }).catch((err: unknown) => {
+    if ((err as { code?: number }).code !== 504) throw err;
+    say(`delete of ${namespace}'s reservations outlasted the request timeout (504); waiting for them to go`);
+  });
   await waitFor(
     `reservations of ${namespace} gone`,
     async () => ((await cluster.clients.reservations.list({ namespace })).items.length === 0 ? true : undefined),

@@ -1,6 +1,6 @@
 // What the reconcilers share: API clients, the informer caches (read as a ClusterView), an
 // event sink, the clock and the logger. The reconcilers' I/O goes through here only.
-import type { APNodeState, APQNClaim, APQNReservation } from '../api/types.js';
+import type { APNodeState, APQNClaim, APQNReservation, NodeStateStatus } from '../api/types.js';
 import { reservationKey } from '../api/types.js';
 import type { OperatorClients } from '../k8s/client.js';
 import type { Informer, NodeObject } from '../k8s/informer.js';
@@ -65,6 +65,8 @@ export interface ControllerContext {
   nodeWrites: Map<string, NodeWriteRecord>;
   /** Per reservation: since when a progress-only status change waits (ms). */
   progressSince: Map<string, number>;
+  /** Per node: what its last fan-out judged from (nodes.ts). */
+  fannedOut: Map<string, { status: NodeStateStatus | undefined; available: boolean }>;
 }
 
 /**

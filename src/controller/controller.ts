@@ -106,6 +106,7 @@ export class Controller {
       scope,
       nodeWrites: new Map(),
       progressSince: new Map(),
+      fannedOut: new Map(),
     };
     const wiring: Wiring = {
       decisions,

@@ -26,7 +26,22 @@ export interface NodeInventory {
   foreignMdevQueues: Map<number, string>;
 }
 
+/**
+ * Parsed once per status object: informer copies are never changed in place (an update is a new
+ * object), so a node's report is parsed once per resourceVersion however many reservations,
+ * gates and judgements read it. The result is shared: callers must not change it.
+ */
+const parsed = new WeakMap<NodeStateStatus, NodeInventory>();
+
 export function nodeInventory(name: string, status: NodeStateStatus): NodeInventory {
+  const memo = parsed.get(status);
+  if (memo && memo.name === name) return memo;
+  const inventory = parseInventory(name, status);
+  parsed.set(status, inventory);
+  return inventory;
+}
+
+function parseInventory(name: string, status: NodeStateStatus): NodeInventory {
   const cards = new Map<number, CardStatus>();
   for (const card of status.cards ?? []) {
     const id = tryParse(() => parseAdapterId(card.id));

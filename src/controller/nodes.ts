@@ -20,7 +20,9 @@ import { isAlreadyExists, isConflict, isInvalid } from '../k8s/client.js';
 import { deepEqual } from '../k8s/merge-patch.js';
 import type { SyncResult } from '../k8s/workqueue.js';
 import type { ClusterView } from './cluster-view.js';
-import type { ControllerContext } from './context.js';
+import { significantStatusChange } from '../api/node-status.js';
+import { agentAvailability } from './cluster-view.js';
+import { judgeView, type ControllerContext } from './context.js';
 import { joinList, plural } from './phrases.js';
 import { composeNodeSpec, type NodeComposition, type NodeMember } from './node-spec.js';
 import { effectiveMasks } from './mask-bits.js';
@@ -53,6 +55,7 @@ export function gateClosed(
   node: string,
   composition: NodeComposition,
   current?: APNodeState,
+  alreadyOffHost: ReadonlySet<string> = offHostUnderSpec(current),
 ): string | undefined {
   if (!r) return 'not in the cache';
   if (!hasFinalizer(r)) return 'no finalizer yet';
@@ -62,8 +65,7 @@ export function gateClosed(
   const known = served || fixedBySpec(r, node, m.apqns) || (recorded && recorded.node === node && sameApqns(recorded.apqns, m.apqns));
   if (!known) return 'placement not recorded in status yet';
   const reported = new Set(r.status?.displacedQueues ?? []);
-  const already = offHostUnderSpec(current);
-  const unreported = (composition.displaced.get(m.key) ?? []).filter((q) => !reported.has(q) && !already.has(q));
+  const unreported = (composition.displaced.get(m.key) ?? []).filter((q) => !reported.has(q) && !alreadyOffHost.has(q));
   if (unreported.length > 0) return `displaced queues ${joinList(unreported)} not reported yet`;
   return undefined;
 }
@@ -117,11 +119,13 @@ export function gateMembers(
 ): GatedComposition {
   let members = [...holders];
   const waiting: GatedComposition['waiting'] = [];
+  const already = offHostUnderSpec(state);
   for (;;) {
     const composition = composeNodeSpec(node, state, members);
+    const included = new Set(composition.included);
     const closed = members
-      .filter((m) => composition.included.includes(m.key))
-      .map((m) => ({ key: m.key, why: gateClosed(reservationOf(m.key), m, node, composition, state) }))
+      .filter((m) => included.has(m.key))
+      .map((m) => ({ key: m.key, why: gateClosed(reservationOf(m.key), m, node, composition, state, already) }))
       .filter((x): x is { key: string; why: string } => x.why !== undefined);
     if (closed.length === 0) return { composition, waiting };
     waiting.push(...closed);
@@ -209,8 +213,18 @@ async function writeSpec(node: string, state: APNodeState | undefined, compositi
   return undefined;
 }
 
-/** Enqueues the reservations this node decides (or that name it) whose status would change. */
+/**
+ * Enqueues the reservations this node decides (or that name it) whose status would change —
+ * when what their judgement reads of the node changed since the last fan-out: the agent's
+ * report (beyond heartbeat and counters) or whether the agent is available. A change of the
+ * decision itself reaches them directly (DecisionCache's onChange).
+ */
 export function fanOut(node: string, ctx: ControllerContext): void {
+  const state = ctx.caches.nodeStates.get(node);
+  const seen = { status: state?.status, available: agentAvailability(judgeView(ctx, [node]), node).available };
+  const last = ctx.fannedOut.get(node);
+  if (last && last.available === seen.available && !significantStatusChange(last.status, seen.status)) return;
+  ctx.fannedOut.set(node, seen);
   for (const key of ctx.decisions.attachedTo(node)) {
     if (needsReconcile(ctx, key)) ctx.enqueue.reservation(key);
   }
