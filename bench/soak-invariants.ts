@@ -10,7 +10,9 @@
 //   ready-once          no APQN of a node Ready in two reservations
 //   ready-matches-bus   a Ready reservation: its mdev exists on its node with exactly its matrix
 //                       (adapters, domains, control domains), its queues on vfio_ap — or, for
-//                       `driver: host`, on the host driver; explicit queues as its spec names them
+//                       `driver: host`, on the host driver; explicit queues and control domains
+//                       as its spec names them, unless a claim holds it (then a spec change waits
+//                       by design, and its matrix is the one recorded in its status)
 //   not-ready-says-why  a reservation that is not Ready has Ready=False (or Unknown) with a
 //                       reason and a message
 //   synced-matches-bus  a node whose status says Synced=True (for its current spec generation)
@@ -196,7 +198,10 @@ export function reservationViolations(reservations: readonly APQNReservation[], 
       continue;
     }
     const current = ready.observedGeneration === undefined || ready.observedGeneration === r.metadata.generation;
-    if (current && r.spec.apqns) {
+    // A claim holds the queues as placed: a spec change waits for the claim to go (api.md), the
+    // reservation stays Ready with what it has — so then "its matrix" is the recorded one.
+    const claimed = Boolean(r.status?.claimedBy) || (r.status?.conditions ?? []).some((c) => c.reason === 'ClaimedByGuest');
+    if (current && r.spec.apqns && !claimed) {
       const wanted = sortedUnique(r.spec.apqns.map(canonicalApqn));
       if (!sameList(wanted, apqns)) fail(`Ready=True for ${list(apqns)} but its spec (generation ${r.metadata.generation}) asks for ${list(wanted)}`);
     }
@@ -215,7 +220,7 @@ export function reservationViolations(reservations: readonly APQNReservation[], 
     if (!sameList(sortedUnique(product(adapters, domains)), apqns)) {
       fail(`Ready=True for ${list(apqns)}, which is not a full adapters x domains matrix`);
     }
-    const controlDomains = sortedUnique((r.spec.controlDomains ?? []).map(canonicalDomain));
+    const controlDomains = sortedUnique(((claimed ? r.status?.matrix?.controlDomains : r.spec.controlDomains) ?? []).map(canonicalDomain));
     const uuid = r.status?.mdevUUID;
     const mdev = uuid ? bus.mdevs.find((m) => m.uuid === uuid) : undefined;
     const wantedMatrix = { adapters, domains, controlDomains };

@@ -322,6 +322,24 @@ for (const c of cases) {
   });
 }
 
+test('a claimed reservation stays Ready with its recorded matrix while a spec change waits for the claim', (t) => {
+  const state = withReservation(sound(), 'payments', (r) => {
+    r.spec.apqns = ['05.0005'];
+    r.spec.controlDomains = ['0005'];
+    r.metadata.generation = 2;
+    r.status!.observedGeneration = 2;
+    r.status!.claimedBy = { name: 'vm1' };
+    r.status!.matrix = { adapters: ['05', '06'], domains: ['0004'], controlDomains: [] };
+    r.status!.conditions = [cond('Scheduled', 'True', 'ClaimedByGuest', 'claim vm1 holds this reservation: the spec change waits', 2), ...ready(2)];
+  });
+  t.deepEqual(checkSettled(state, [before()]), []);
+  const unclaimed = withReservation(state, 'payments', (r) => {
+    delete r.status!.claimedBy;
+    r.status!.conditions = ready(2);
+  });
+  t.deepEqual(ids(checkSettled(unclaimed, [before()])), ['ready-matches-bus'], 'without the claim, the same state is a violation');
+});
+
 test('a Synced=True about an older spec generation is not judged against the current spec', (t) => {
   const state = withBus(released(), (b) => (b.aqmask = ['0005']));
   const stale = { ...state, nodeStates: [nodeState({}, 'True', 4, 3)] };
