@@ -1,5 +1,5 @@
-// The soak's faults (--faults), injected one after another during the churn, 0.5-2.5 s apart.
-// The first round tries every kind once, in a random order; after that the kind is drawn.
+// The soak's faults (--faults), launched during the churn 0.5-2.5 s apart, overlapping (see
+// run()). The first round tries every kind once, in a random order; after that it is drawn.
 //   agent-kill         an agent dies before a random step of its pass (after 0-2 more steps),
 //                      or between passes when none comes within 3 s; fenced off the API server
 //                      at that instant; a new agent starts on the same node 0-2 s later.
@@ -20,7 +20,7 @@ import type { OperatorClients } from '../src/k8s/client.js';
 import { formatApqn } from '../src/apbus/ids.js';
 import type { ApiServerRestarter } from './soak-apiserver.js';
 import type { Random } from './soak-random.js';
-import { within, type World } from './soak-world.js';
+import { within, type SoakAgent, type World } from './soak-world.js';
 
 export const FAULT_KINDS = ['agent-kill', 'leader-failover', 'watch-cut', 'apiserver-restart', 'host-load'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -65,35 +65,59 @@ export class Faults {
     return FAULT_KINDS.filter((k) => k !== 'apiserver-restart' || this.restarter);
   }
 
-  /** Injects faults until `until` (performance.now() ms); returns once the last one is over. */
+  /**
+   * Injects faults until `until` (performance.now() ms); returns once the last one is over.
+   * Faults overlap: one is launched every 0.5-2.5 s while earlier ones are still recovering,
+   * except that the cluster-wide ones (failover, watch cut, API server restart) take turns and
+   * an agent being killed and restarted is not picked again until it is back. Each fault draws
+   * from its own stream (forked by its number), so its choices do not depend on timing.
+   */
   async run(rng: Random, until: number): Promise<void> {
     this.#started = performance.now();
     const firstRound = rng.shuffle(this.kinds);
-    const weights = Object.fromEntries(this.kinds.map((k) => [k, WEIGHTS[k]])) as Record<FaultKind, number>;
-    while (true) {
+    const running: Promise<void>[] = [];
+    let clusterWide = false;
+    const agentsBusy = new Set<string>();
+    for (let n = 1; ; n++) {
       await sleep(rng.int(500, 2500));
-      if (performance.now() >= until) return;
-      let kind = firstRound.shift() ?? rng.weighted(weights);
-      // Not when it would stop the API server for most of what is left of the churn.
-      const late = until - performance.now() < 8_000;
-      if (kind === 'apiserver-restart' && (late || performance.now() - this.#lastApiRestart < APISERVER_RESTART_GAP_MS)) kind = 'watch-cut';
+      if (performance.now() >= until) break;
+      const late = until - performance.now() < 8_000; // an API server restart would stop most of what is left
+      const launchable = (k: FaultKind): boolean => {
+        if (k === 'agent-kill') return agentsBusy.size < this.world.agents.length;
+        if (k === 'apiserver-restart' && (late || performance.now() - this.#lastApiRestart < APISERVER_RESTART_GAP_MS)) return false;
+        if (k === 'leader-failover' || k === 'watch-cut' || k === 'apiserver-restart') return !clusterWide;
+        return true;
+      };
+      const first = firstRound.findIndex(launchable);
+      const open = this.kinds.filter(launchable);
+      const kind = first >= 0 ? firstRound.splice(first, 1)[0]! : rng.weighted(Object.fromEntries(open.map((k) => [k, WEIGHTS[k]])) as Record<FaultKind, number>);
+      const frng = rng.fork(`fault-${n}`);
       const at = (performance.now() - this.#started) / 1000;
-      let record: FaultRecord;
-      try {
-        record = { kind, at, ...(await this.#inject(kind, rng)) };
-      } catch (err) {
-        record = { kind, at, detail: `could not inject: ${err instanceof Error ? err.message : String(err)}`, recovered: false };
-      }
-      this.records.push(record);
-      const recovery = record.recovered === undefined ? '' : record.recovered ? `; recovered in ${((record.recoveryMs ?? 0) / 1000).toFixed(1)} s` : '; NOT recovered';
-      this.say(`${at.toFixed(1)} s: ${kind}: ${record.detail}${recovery}`);
+      const wide = kind === 'leader-failover' || kind === 'watch-cut' || kind === 'apiserver-restart';
+      if (wide) clusterWide = true;
+      const agent = kind === 'agent-kill' ? frng.pick(this.world.agents.filter((a) => !agentsBusy.has(a.name))) : undefined;
+      if (agent) agentsBusy.add(agent.name);
+      running.push(
+        this.#inject(kind, frng, agent)
+          .catch((err: unknown) => ({ detail: `could not inject: ${err instanceof Error ? err.message : String(err)}`, recovered: false }))
+          .then((result) => {
+            if (wide) clusterWide = false;
+            if (agent) agentsBusy.delete(agent.name);
+            const record: FaultRecord = { kind, at, ...result };
+            this.records.push(record);
+            const recovery = record.recovered === undefined ? '' : record.recovered ? `; recovered in ${((record.recoveryMs ?? 0) / 1000).toFixed(1)} s` : '; NOT recovered';
+            this.say(`${at.toFixed(1)} s: ${kind}: ${record.detail}${recovery}`);
+          }),
+      );
     }
+    await Promise.all(running);
+    this.records.sort((a, b) => a.at - b.at);
   }
 
-  async #inject(kind: FaultKind, rng: Random): Promise<Omit<FaultRecord, 'kind' | 'at'>> {
+  async #inject(kind: FaultKind, rng: Random, agentToKill?: SoakAgent): Promise<Omit<FaultRecord, 'kind' | 'at'>> {
     switch (kind) {
       case 'agent-kill': {
-        const agent = rng.pick(this.world.agents);
+        const agent = agentToKill!;
         const step = await agent.kill(rng.int(0, 2), 3000);
         await sleep(rng.int(0, 2000));
         const t0 = performance.now();

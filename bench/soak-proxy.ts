@@ -15,6 +15,7 @@ export class Relay {
   #server: net.Server | undefined;
   readonly #sockets = new Set<net.Socket>();
   #epoch = 0;
+  #fenced = false;
   #stopped = false;
   /** Connections reset by cut() or fence(), for the report. */
   resets = 0;
@@ -55,6 +56,7 @@ export class Relay {
   /** Accepts connections (again), on the same port. */
   async reopen(): Promise<void> {
     if (this.#server || this.#stopped) return;
+    this.#fenced = false;
     const server = net.createServer((client) => {
       const upstream = net.connect(this.target.port, this.target.host);
       for (const s of [client, upstream]) {
@@ -73,15 +75,17 @@ export class Relay {
     });
   }
 
-  /** Refuses new connections and resets the open ones, at once (synchronous). */
+  /** Refuses new connections and resets the open ones, at once (synchronous), until reopen(). */
   fence(): void {
+    this.#fenced = true;
     this.#epoch++;
     this.#close();
   }
 
   /** A watch cut: every connection reset; new ones refused for `refuseMs`, then accepted again
-   *  (unless the relay was fenced meanwhile). */
+   *  (unless the relay was fenced meanwhile; a fenced relay is left alone). */
   async cut(refuseMs: number): Promise<void> {
+    if (this.#fenced || this.#stopped) return; // a fenced component stays cut off
     const epoch = ++this.#epoch;
     this.#close();
     if (refuseMs > 0) await new Promise((resolve) => setTimeout(resolve, refuseMs));
