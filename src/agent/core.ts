@@ -7,7 +7,10 @@
 // (asking the in-use policy, drain.ts, for steps that take queues off the host) → look again →
 // plan again … until nothing may run; then report (report.ts, drift.ts, degraded.ts).
 // An error stops the pass (report, requeue with backoff); a crash at any point is fine because
-// the next pass plans from the bus as it is.
+// the next pass plans from the bus as it is — and from the journal (journal.ts), which records
+// before every mask bit or driver_override change the value to restore, and the mdevs the agent
+// owns. What the journal holds and the spec no longer names is restored (restore.ts): the bus is
+// Synced only when it equals the spec plus everything the journal says to hand back.
 import { SysfsError } from '../apbus/errno.js';
 import { formatApqn } from '../apbus/ids.js';
 import type { BusInventory, SysfsBackend } from '../apbus/backend.js';
@@ -24,8 +27,10 @@ import {
   rememberDrift,
 } from './drift.js';
 import { executeStep } from './execute.js';
+import { JournalError } from './journal.js';
 import { newAgentMemory, type AgentMemory } from './memory.js';
 import { candidates, planPass, type Candidate, type PlanItem } from './plan.js';
+import { pendingRestores, recordBefore, tidyJournal } from './restore.js';
 import { busStatus, reservationStatuses, syncedCondition, type PassOutcome } from './report.js';
 import { normalizeSpec, specReservations, validateSpec, type WantedState } from './spec.js';
 import { describeStep, type Step } from './steps.js';
@@ -69,6 +74,10 @@ export interface PassOptions {
   /** Called just before step `index` (0-based within the pass) runs; if it throws, the pass
    *  stops there with steps 0..index-1 done and the error propagates (tests: a kill). */
   onStep?: (index: number, step: string) => void;
+  /** Called just before the journal is written (`index` counts writes within the pass, `what`
+   *  says what is recorded or forgotten); if it throws, the pass stops there and the write does
+   *  not happen (tests: a kill between a journal write and the bus change it covers). */
+  onJournal?: (index: number, what: string) => void;
   /** Drift stays True this long after the last difference (default 30). */
   driftHoldSeconds?: number;
   /** Wait/Fail: request_count must stand still this long between two looks (default 1000). */
@@ -230,11 +239,37 @@ export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory
     return finish(memory, facts, wanted, outcome, current.fingerprint, specKey, opts, holdMs, events, stepsExecuted, undefined, false);
   }
 
-  for (const m of wanted.mdevs) memory.owned.set(m.uuid, m.reservation || undefined);
-  const specUuids = new Set(wanted.mdevs.map((m) => m.uuid));
-  const releases = () => new Map([...memory.owned].filter(([u]) => !specUuids.has(u)));
+  // The journal first: readable, and owning every spec mdev before any step touches one.
+  const journal = memory.journal;
+  let journalWrites = 0;
+  let unwritten: ReturnType<typeof journal.draft> | null = null;
+  const writeJournal = (draft: ReturnType<typeof journal.draft>) => {
+    if (!draft.changed) return;
+    opts.onJournal?.(journalWrites++, draft.notes.join('; '));
+    journal.commit(draft);
+  };
+  try {
+    journal.load();
+    if (journal.loadNote) {
+      events.push({ type: 'Warning', reason: 'JournalDiscarded', message: `${journal.loadNote[0]!.toUpperCase()}${journal.loadNote.slice(1)}.` });
+      journal.loadNote = undefined;
+    }
+    // Written with the first step's record (or the tidy-up, if no step runs): before any step.
+    unwritten = journal.draft();
+    for (const m of wanted.mdevs) unwritten.setMdev(m.uuid, m.reservation || undefined);
+  } catch (err) {
+    if (!(err instanceof JournalError)) throw err;
+    // Without its record the agent cannot know what to hand back: it changes nothing.
+    const items = planPass(wanted, facts, new Map());
+    const outcome: PassOutcome = { items, verdicts: new Map(), failure: { step: 'the journal', message: err.message, reservations: [] }, problems: [] };
+    return finish(memory, facts, wanted, outcome, current.fingerprint, specKey, opts, holdMs, events, stepsExecuted, requeueFor(outcome, memory, opts, false), false);
+  }
 
-  let items = planPass(wanted, facts, releases());
+  const specUuids = new Set(wanted.mdevs.map((m) => m.uuid));
+  const releases = () => new Map([...journal.mdevs()].filter(([u]) => !specUuids.has(u)));
+  const plan = () => planPass(wanted, facts, releases(), pendingRestores(journal, wanted, facts));
+
+  let items = plan();
   const seen = observeDrift(items, facts, wanted, memory);
 
   const verdicts = new Map<string, MoveVerdict>();
@@ -255,6 +290,17 @@ export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory
     if (!chosen) break;
     for (const i of chosen.items) attempts.set(i.key, (attempts.get(i.key) ?? 0) + 1);
     const description = describeStep(chosen.step);
+    // What the step changes is recorded (with the value to restore) before it is changed.
+    const record = unwritten ?? journal.draft();
+    unwritten = null;
+    recordBefore(record, journal, chosen.step, facts, wanted, chosen.items);
+    try {
+      writeJournal(record);
+    } catch (err) {
+      if (!(err instanceof JournalError)) throw err;
+      failure = { step: description, message: `not done: ${err.message}`, reservations: [...new Set(chosen.items.flatMap((i) => i.reservations))] };
+      break;
+    }
     opts.onStep?.(index, description);
     try {
       executeStep(backend, chosen.step);
@@ -278,7 +324,7 @@ export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory
       break;
     }
     facts = new BusFacts(current.inv);
-    items = planPass(wanted, facts, releases());
+    items = plan();
   }
 
   if (guestHeld.size > 0) {
@@ -289,11 +335,18 @@ export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory
     );
   }
 
-  // Forget released mdevs (gone and no longer in the spec).
-  for (const [uuid, reservation] of [...memory.owned]) {
+  // Released mdevs (gone and no longer in the spec) are forgotten with the journal's tidy-up.
+  for (const [uuid, reservation] of journal.mdevs()) {
     if (specUuids.has(uuid) || facts.mdevs.has(uuid)) continue;
-    memory.owned.delete(uuid);
     if (removed.includes(uuid)) memory.batch.released.push(reservation ?? `mdev ${uuid}`);
+  }
+  const tidy = unwritten ?? journal.draft();
+  tidyJournal(tidy, journal, wanted, facts);
+  try {
+    writeJournal(tidy);
+  } catch (err) {
+    if (!(err instanceof JournalError)) throw err;
+    failure ??= { step: 'updating the journal', message: err.message, reservations: [] };
   }
 
   // Drain looks are kept only for queues whose move is still pending.
@@ -478,7 +531,7 @@ function finish(
   const drift = driftCondition(memory, foreignBlocks, isSynced, nowMs, holdMs, opts.generation);
   const degraded = degradedCondition(wanted, facts, opts.generation);
 
-  const names = [...specReservations(wanted), ...outcome.items.filter((i) => i.key.startsWith('release:')).flatMap((i) => i.reservations)];
+  const names = [...specReservations(wanted), ...outcome.items.filter((i) => isHandBack(i.key)).flatMap((i) => i.reservations)];
   const reservations = reservationStatuses(names, outcome);
   for (const r of reservations) {
     if (r.phase === 'Applied' && memory.phases.get(r.reservation) !== 'Applied') memory.batch.ready.push(r.reservation);
@@ -492,7 +545,7 @@ function finish(
   }
 
   const status: NodeStateStatus = {
-    ...busStatus(facts, memory.owned, memory.capabilities),
+    ...busStatus(facts, ownedMdevs(memory), memory.capabilities),
     reservations,
     conditions: conditionsWith(memory, [synced, degraded, drift], nowMs),
   };
@@ -506,6 +559,20 @@ function finish(
     memory.idle = { specKey, generation: opts.generation, fingerprint, validUntilMs, result: { status, synced: isSynced } };
   }
   return { status, synced: isSynced, events, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}), stepsExecuted };
+}
+
+/** Release and restore items: what the agent hands back for reservations the spec dropped. */
+function isHandBack(key: string): boolean {
+  return key.startsWith('release:') || key.startsWith('restore:');
+}
+
+/** The mdevs the journal says are ours (none while it cannot be read). */
+function ownedMdevs(memory: AgentMemory): ReadonlyMap<string, string | undefined> {
+  try {
+    return memory.journal.mdevs();
+  } catch {
+    return new Map();
+  }
 }
 
 function inventoryFailed(memory: AgentMemory, err: unknown, nowMs: number, generation?: number): PassResult {

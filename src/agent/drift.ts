@@ -35,12 +35,13 @@ export function observeDrift(items: readonly PlanItem[], facts: BusFacts, wanted
   }
   const foreign: string[] = [];
   if (memory.foreignMdevs) {
-    for (const u of foreignMdevs(facts, wanted, memory.owned)) {
+    for (const u of foreignMdevs(facts, wanted, memory.journal.mdevs())) {
       if (!memory.foreignMdevs.has(u)) foreign.push(`mdev ${u} was created outside the operator; left alone`);
     }
   }
   if (memory.masks) {
-    const owned = new Set(wanted.maskBits.map((b) => `${b.kind}:${b.bit}`));
+    // The spec's bits, and those the journal says the agent changed and may be restoring.
+    const owned = new Set([...wanted.maskBits.map((b) => `${b.kind}:${b.bit}`), ...[...memory.journal.maskBits()].map((b) => `${b.mask}:${b.bit}`)]);
     for (const kind of ['apmask', 'aqmask'] as const) {
       const before = memory.masks[kind];
       const now = facts.inv[kind];
@@ -65,7 +66,7 @@ export function rememberDrift(memory: AgentMemory, seen: DriftObservation, nowMs
 /** The baseline the next pass compares against: what the bus looks like after this one. */
 export function rememberBaseline(memory: AgentMemory, items: readonly PlanItem[], facts: BusFacts, wanted: WantedState): void {
   memory.satisfied = new Set(items.filter((i) => i.tracked && i.satisfied).map((i) => i.key));
-  memory.foreignMdevs = new Set(foreignMdevs(facts, wanted, memory.owned));
+  memory.foreignMdevs = new Set(foreignMdevs(facts, wanted, memory.journal.mdevs()));
   memory.masks = { apmask: facts.inv.apmask, aqmask: facts.inv.aqmask };
 }
 

@@ -1,13 +1,15 @@
-// What the agent remembers between passes. Only `owned` must survive a restart, and it does so
-// through the status the agent writes (mdevs[].owned / reservation), read back on start by
-// newAgentMemory(previousStatus). The same status also carries the conditions' transition
-// times and the reservation phases over (so a restart announces nothing that was Applied
-// before). Everything else is rebuilt by looking at the bus again: a restarted agent re-times
-// drains from its first look, and takes the bus as it finds it as the new drift baseline.
+// What the agent remembers between passes. What must survive a restart — the mdevs it owns,
+// the mask bits and driver_overrides it changed and their original values — is in its journal
+// (journal.ts), kept on the node and written before each change; never taken from the status,
+// which other writers could forge. The status only carries the conditions' transition times and
+// the reservation phases over (so a restart announces nothing that was Applied before).
+// Everything else is rebuilt by looking at the bus again: a restarted agent re-times drains
+// from its first look, and takes the bus as it finds it as the new drift baseline.
 import type { Mask } from '../apbus/mask.js';
 import type { NodeStateStatus, ReservationPhase } from '../api/types.js';
 import { parseMdevUuid } from '../apbus/ids.js';
 import type { DrainLook } from './drain.js';
+import { AgentJournal, MemoryJournalStore } from './journal.js';
 
 /** The last pass's answer, reused while neither the spec nor the bus fingerprint moved. */
 export interface IdleCache {
@@ -23,10 +25,10 @@ export interface IdleCache {
 }
 
 export interface AgentMemory {
-  /** SERIALIZED (status.mdevs[].owned + reservation): mdevs this operator owns, uuid →
-   *  reservation. Spec mdevs join when seen; an owned mdev the spec dropped is removed and
-   *  then forgotten. */
-  readonly owned: Map<string, string | undefined>;
+  /** PERSISTENT, on the node: the mdevs this operator owns (spec mdevs join when first seen;
+   *  an owned mdev the spec dropped is removed, then forgotten) and the original values of the
+   *  mask bits and overrides it changed, to be restored once the spec no longer names them. */
+  readonly journal: AgentJournal;
   /** Drain looks of queues whose move is pending, by apqnIndex. */
   readonly drain: Map<number, DrainLook>;
   /** Keys of spec items the bus satisfied at the end of the last full pass: one of these
@@ -57,20 +59,13 @@ export interface AgentMemory {
   specRef: { spec: unknown; key: string } | null;
 }
 
-/** A fresh memory; `previous` (the status this node's agent last wrote) tells which mdevs are
- *  ours, and carries the conditions' transition times over a restart. */
-export function newAgentMemory(previous?: NodeStateStatus): AgentMemory {
-  const owned = new Map<string, string | undefined>();
-  for (const m of previous?.mdevs ?? []) {
-    if (!m || m.owned !== true) continue;
-    try {
-      owned.set(parseMdevUuid(m.uuid), typeof m.reservation === 'string' && m.reservation ? m.reservation : undefined);
-    } catch {
-      // a malformed entry names nothing we could own
-    }
-  }
+/** A fresh memory over `journal`; `previous` (the status this node's agent last wrote) carries
+ *  the conditions' transition times over a restart. Without a journal (a copy of a node, as
+ *  `kubectl apqn plan` simulates it) one is kept in memory, owning the mdevs `previous` marks
+ *  as owned — the agent itself always runs with the node's journal and trusts no status. */
+export function newAgentMemory(previous?: NodeStateStatus, journal?: AgentJournal): AgentMemory {
   return {
-    owned,
+    journal: journal ?? new AgentJournal(new MemoryJournalStore(), { seedMdevs: ownedIn(previous) }),
     drain: new Map(),
     satisfied: null,
     foreignMdevs: null,
@@ -90,4 +85,17 @@ export function newAgentMemory(previous?: NodeStateStatus): AgentMemory {
     idle: null,
     specRef: null,
   };
+}
+
+function ownedIn(previous: NodeStateStatus | undefined): Map<string, string | undefined> {
+  const owned = new Map<string, string | undefined>();
+  for (const m of previous?.mdevs ?? []) {
+    if (!m || m.owned !== true) continue;
+    try {
+      owned.set(parseMdevUuid(m.uuid), typeof m.reservation === 'string' && m.reservation ? m.reservation : undefined);
+    } catch {
+      // a malformed entry names nothing we could own
+    }
+  }
+  return owned;
 }

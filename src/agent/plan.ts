@@ -7,9 +7,13 @@
 // Order (the contract's): vfio_ap → host first (remove released mdevs, shrink matrices, set mask
 // bits back / clear overrides), then host → vfio_ap (in-use check, clear mask bits / set
 // overrides, create the mdev, set its matrix; verify guest_matrix).
+//
+// Besides the spec's items, one `restore:` item per journal entry the spec no longer names
+// (restore.ts): the mask bit or override the agent changed, back to its original value.
 import type { MdevInfo, MdevMatrix, QueueInfo } from '../apbus/backend.js';
 import { formatAdapterId, formatApqn, formatDomainId } from '../apbus/ids.js';
 import type { BusFacts, CardTrouble } from './bus-facts.js';
+import { NO_RESTORES, type MaskRestore, type OverrideRestore, type Restores } from './restore.js';
 import type { WantedMaskBit, WantedMdev, WantedOverride, WantedState } from './spec.js';
 import { type Step, formatMaskBit, formatMatrix } from './steps.js';
 
@@ -98,16 +102,31 @@ class Planner {
     readonly facts: BusFacts,
     /** Owned mdevs the spec no longer names: uuid → reservation. */
     readonly releases: ReadonlyMap<string, string | undefined>,
+    /** Journal entries to undo (none of them named by the spec). */
+    readonly restores: Restores,
   ) {
     this.#specMdevs = new Map(wanted.mdevs.map((m) => [m.uuid, m]));
-    this.#overrideAt = new Map(wanted.overrides.map((o) => [o.index, o]));
-    this.#specBit = new Map(wanted.maskBits.map((b) => [`${b.kind}:${b.bit}`, b.host]));
+    // Where the bus is headed: the spec's values, and the restores' (a restore is as much a
+    // target as a spec entry when telling "waits for it" from "nobody will change it").
+    this.#overrideAt = new Map([
+      ...restores.overrides.map((r) => [r.index, { apqn: r.apqn, index: r.index, driver: r.driver }] as const),
+      ...wanted.overrides.map((o) => [o.index, o] as const),
+    ]);
+    this.#specBit = new Map([...restores.maskBits.map((r) => [`${r.kind}:${r.bit}`, r.host] as const), ...wanted.maskBits.map((b) => [`${b.kind}:${b.bit}`, b.host] as const)]);
   }
 
   items(): PlanItem[] {
     const items: PlanItem[] = [];
     for (const [uuid, reservation] of this.releases) {
       const item = this.release(uuid, reservation);
+      if (item) items.push(item);
+    }
+    for (const r of this.restores.maskBits) {
+      const item = this.restoreMaskBit(r);
+      if (item) items.push(item);
+    }
+    for (const r of this.restores.overrides) {
+      const item = this.restoreOverride(r);
       if (item) items.push(item);
     }
     for (const m of this.wanted.mdevs) items.push(this.mdev(m));
@@ -177,6 +196,41 @@ class Planner {
       return { ...base, block: { kind: 'guestAttached', message: `mdev ${uuid} is still open by a guest; it is removed once the guest lets go` } };
     }
     return { ...base, next: { step: { kind: 'removeMdev', uuid }, moves: [], priority: PRIORITY.removeMdev } };
+  }
+
+  /** A mask bit the agent changed and the spec no longer names, back to its original value. */
+  restoreMaskBit(r: MaskRestore): PlanItem | undefined {
+    const item = this.maskBit({ kind: r.kind, bit: r.bit, host: r.host });
+    if (item.satisfied) return undefined;
+    const name = formatMaskBit(r.kind, r.bit);
+    const forWhom = r.reservations.length ? ` for ${r.reservations.join(', ')}` : '';
+    const was = r.host ? 'cleared' : 'set';
+    // A spec mdev in the way is one the spec will let go of (restore.ts defers the entries the
+    // spec still relies on): waiting, not a conflict.
+    const block = item.block?.kind === 'conflict' ? { kind: 'waiting' as const, message: item.block.message } : item.block;
+    return {
+      ...item,
+      key: `restore:${r.kind}:${name}`,
+      tracked: false,
+      reservations: r.reservations,
+      difference: `${r.kind} bit ${name} is ${was}: the operator ${was} it${forWhom} and the spec no longer names it, so it goes back to ${r.host ? 'set (host)' : 'cleared (vfio_ap)'}`,
+      ...(block ? { block } : {}),
+    };
+  }
+
+  /** A driver_override the agent changed and the spec no longer names, back to its original. */
+  restoreOverride(r: OverrideRestore): PlanItem | undefined {
+    const item = this.override({ apqn: r.apqn, index: r.index, driver: r.driver });
+    if (item.satisfied || item.block?.kind === 'missing') return undefined;
+    const name = formatApqn(r.apqn);
+    const forWhom = r.reservations.length ? ` for ${r.reservations.join(', ')}` : '';
+    return {
+      ...item,
+      key: `restore:override:${name}`,
+      tracked: false,
+      reservations: r.reservations,
+      difference: `the driver_override of ${name} was changed by the operator${forWhom} and the spec no longer names it, so it goes back to ${r.driver === 'vfio_ap' ? 'vfio_ap' : 'none (the queue back on its owner by the masks)'}`,
+    };
   }
 
   /** Would the spec (once applied) take this APQN away from the host? */
@@ -424,9 +478,15 @@ export const TROUBLE_TEXT = {
   CardOffline: 'is offline',
 } as const;
 
-/** Every item of the spec (plus releases of owned mdevs the spec dropped) against the bus. */
-export function planPass(wanted: WantedState, facts: BusFacts, releases: ReadonlyMap<string, string | undefined>): PlanItem[] {
-  return new Planner(wanted, facts, releases).items();
+/** Every item of the spec (plus releases of owned mdevs the spec dropped, and restores of
+ *  what the agent changed and the spec no longer names) against the bus. */
+export function planPass(
+  wanted: WantedState,
+  facts: BusFacts,
+  releases: ReadonlyMap<string, string | undefined>,
+  restores: Restores = NO_RESTORES,
+): PlanItem[] {
+  return new Planner(wanted, facts, releases, restores).items();
 }
 
 /** Steps that may run now, in the order to try them. */

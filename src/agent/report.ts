@@ -122,11 +122,13 @@ function phase(reservation: string, outcome: PassOutcome): ReservationApplyStatu
   });
   if (outcome.problems.length) return r('Failed', 'InvalidSpec', `The node spec is invalid, nothing was applied: ${outcome.problems.slice(0, 3).join('; ')}`);
   const mine = outcome.items.filter((i) => i.reservations.includes(reservation));
-  const release = mine.find((i) => i.key.startsWith('release:') && !i.satisfied);
+  // Handing back: its mdev still to remove, or a mask bit / override the agent changed for it
+  // still to restore (the spec no longer names either).
+  const release = mine.find((i) => i.key.startsWith('release:') && !i.satisfied) ?? mine.find((i) => i.key.startsWith('restore:') && !i.satisfied);
   if (release) {
-    return release.block?.kind === 'guestAttached'
-      ? r('Releasing', 'GuestAttached', release.block.message)
-      : r('Releasing', 'Releasing', release.difference);
+    if (release.block?.kind === 'guestAttached') return r('Releasing', 'GuestAttached', release.block.message);
+    const blocked = release.block && release.block.kind !== 'waiting' ? `; ${release.block.message}` : '';
+    return r('Releasing', 'Releasing', `${release.difference}${blocked}`);
   }
   if (outcome.failure && outcome.failure.reservations.includes(reservation)) {
     return r('Failed', 'ApplyFailed', `${outcome.failure.step} failed: ${outcome.failure.message}; retrying`);
@@ -191,7 +193,8 @@ export function reservationStatuses(names: readonly string[], outcome: PassOutco
   return [...new Set(names)].sort().map((n) => phase(n, outcome));
 }
 
-/** Synced: True only when the bus equals the spec in everything the spec owns. */
+/** Synced: True only when the bus equals the spec in everything the spec owns, and everything
+ *  the agent changed that the spec no longer names is restored (restore items). */
 export function syncedCondition(outcome: PassOutcome, generation?: number): { condition: ConditionInput; synced: boolean } {
   const gen = generation !== undefined ? { observedGeneration: generation } : {};
   const no = (reason: string, message: string) => ({ condition: { type: 'Synced', status: 'False' as const, reason, message, ...gen }, synced: false });
@@ -221,6 +224,9 @@ export function syncedCondition(outcome: PassOutcome, generation?: number): { co
   for (const [reason, check] of checks) {
     const message = check();
     if (message) return no(reason, `${message}.${differs}`);
+  }
+  if (open.every((i) => i.key.startsWith('release:') || i.key.startsWith('restore:'))) {
+    return no('Restoring', `Handing back what the operator changed for reservations the spec no longer names.${differs}`);
   }
   return no('Applying', `Applying the spec.${differs}`);
 }

@@ -1,6 +1,7 @@
 // The node agent's loop: the Kubernetes side around the core's reconcileNode.
 //
-//   start → read (or create) APNodeState/<node>; its last status tells which mdevs are ours
+//   start → read (or create) APNodeState/<node>; the journal on the node (journal.ts) tells
+//           which mdevs are ours and what the agent changed and must hand back
 //         → watch that one object
 //         → pass: reconcileNode(backend, spec, memory) → status to the writer (with the core's
 //           hint that it is short-lived, if so), events handed to the sink without waiting
@@ -19,6 +20,7 @@ import { NodeStateType, CustomResourceClient, describeError } from '../k8s/clien
 import { logger, type Logger } from '../log.js';
 import { newAgentMemory, reconcileNode, type AgentEvent, type AgentMemory, type PassOptions, type PassResult } from './core.js';
 import { logOnlyEventSink, type AgentEventSink } from './event-sink.js';
+import type { AgentJournal } from './journal.js';
 import { NodeSpecWatch } from './spec-watch.js';
 import { DEFAULT_HEARTBEAT_MS, NodeStatusWriter, type StatusWriterStats } from './status-writer.js';
 
@@ -48,6 +50,12 @@ export interface AgentRuntimeOptions {
   nodeStates?: CustomResourceClient<APNodeState>;
   /** Called before each step of a pass; a throw stops the pass there (tests: a crash). */
   onStep?: PassOptions['onStep'];
+  /** Called before each journal write; a throw stops the pass there (tests: a crash). */
+  onJournal?: PassOptions['onJournal'];
+  /** The agent's record of what it changed, kept on the node (the agent command's --state-dir).
+   *  Default: kept in memory, owning the mdevs the last status marks as owned — for programs
+   *  that keep nothing on the node; such an agent forgets what to restore when it restarts. */
+  journal?: AgentJournal;
   /** Backoff of the status writer and the spec watch (default 0.5 … 30 s). */
   apiBackoff?: { initialMs?: number; maxMs?: number };
 }
@@ -180,14 +188,24 @@ export class AgentRuntime {
   async #run(): Promise<void> {
     const object = await this.#watch.ensure();
     if (!object || this.#stopped) return;
-    // Which mdevs are ours survives restarts only through the status we wrote last time.
-    this.#memory = newAgentMemory(object.status);
+    // What is ours and what to hand back survives restarts through the journal on the node; the
+    // last status only carries condition times and reservation phases over.
+    this.#memory = newAgentMemory(object.status, this.#options.journal);
     this.#writer.observe(object);
     this.#watch.start();
     this.#bootstrapped = true;
+    const journal = this.#memory.journal;
+    let entries: number | string;
+    try {
+      journal.load();
+      entries = journal.size;
+    } catch (err) {
+      entries = describeError(err); // every pass reports it in Synced until it is fixed
+    }
     this.log.info('agent started', {
       rescanMs: this.#rescanMs,
-      ownedMdevs: this.#memory.owned.size,
+      journal: journal.location,
+      journalEntries: entries,
       generation: object.metadata?.generation,
     });
     void this.#writer.nextWrite().then(() => {
@@ -216,6 +234,7 @@ export class AgentRuntime {
         ...(this.#options.resyncSeconds !== undefined ? { resyncSeconds: this.#options.resyncSeconds } : {}),
         ...(this.#options.drainLookIntervalMs !== undefined ? { drainLookIntervalMs: this.#options.drainLookIntervalMs } : {}),
         ...(this.#options.onStep ? { onStep: this.#options.onStep } : {}),
+        ...(this.#options.onJournal ? { onJournal: this.#options.onJournal } : {}),
       });
     } catch (err) {
       return this.#passFailed(memory, err, nowMs, generation);

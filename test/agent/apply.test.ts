@@ -189,17 +189,33 @@ test('an mdev this agent does not own is never removed, even when it sits on que
   t.is(node.read('bus/ap/aqmask').slice(0, 4), '0xf7', 'bit 4 stays cleared while a foreign mdev holds 07.0004');
 });
 
-test('restart: ownership survives through the status; an owned mdev dropped from the spec is still released', (t) => {
+for (const seeded of [true, false]) {
+  test(`restart (${seeded ? 'with' : 'without'} its last status): ownership survives in the journal on the node; an owned mdev dropped from the spec is released`, (t) => {
+    const node = new SimNode();
+    applied(node);
+    node.restart(seeded ? node.lastStatus : null);
+    node.converge(release, fast);
+    t.deepEqual(node.mdevs(), []);
+    t.deepEqual(node.journal(), [], 'nothing left to hand back');
+  });
+}
+
+test('a forged status that marks a foreign mdev owned makes a restarted agent own nothing of it', (t) => {
   const node = new SimNode();
-  applied(node);
-  node.restart(); // seeded from the last status, which says owned: true
-  node.converge(release, fast);
-  t.deepEqual(node.mdevs(), []);
+  const spec = applied(node);
+  node.sys.write(`${MATRIX}/mdev_supported_types/vfio_ap-passthrough/create`, UUID_B);
+  node.pass(spec, fast.pass);
+  const forged = { ...node.lastStatus!, mdevs: node.lastStatus!.mdevs!.map((m) => ({ ...m, owned: true, reservation: 'ns/x' })) };
+  node.restart(forged);
+  const r = node.pass(spec, fast.pass);
+  t.deepEqual(node.mdevs(), [UUID_A, UUID_B].sort(), 'the foreign mdev is left alone');
+  t.like(r.status.mdevs?.find((m) => m.uuid === UUID_B), { owned: false });
 });
 
-test('restart without a status: an mdev not in the spec is not known to be ours and is left alone', (t) => {
+test('journal gone (a new node, or the file removed): an mdev not in the spec is not known to be ours and is left alone', (t) => {
   const node = new SimNode();
   applied(node);
+  node.journalStore.text = null;
   node.restart(null);
   const r = node.pass(release, fast.pass);
   t.deepEqual(node.mdevs(), [UUID_A]);

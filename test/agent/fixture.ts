@@ -1,6 +1,7 @@
 // A simulated node for agent tests: the model, its virtual sysfs, the backend the agent
-// uses, a manual clock, and a driver that runs passes the way the runtime would (clock in
-// ms from the model's clock, status carried over, passes until Synced with a deadline).
+// uses, a manual clock, the agent's journal (kept across restarts, as the node keeps the file),
+// and a driver that runs passes the way the runtime would (clock in ms from the model's clock,
+// status carried over, passes until Synced with a deadline).
 import { SysfsBackend } from '../../src/apbus/backend.js';
 import { ApBusModel, ManualClock, type KernelProfile } from '../../src/apbus/model/index.js';
 import { topologyFromObject } from '../../src/apbus/topology.js';
@@ -9,6 +10,7 @@ import type { SysfsIO } from '../../src/apbus/sysfs-io.js';
 import { SysfsError, type Errno } from '../../src/apbus/errno.js';
 import type { Condition, MdevIntent, NodeStateSpec, NodeStateStatus, QueueIntent } from '../../src/api/types.js';
 import { newAgentMemory, reconcileNode, type AgentMemory, type PassOptions, type PassResult } from '../../src/agent/core.js';
+import { AgentJournal, MemoryJournalStore, parseJournal } from '../../src/agent/journal.js';
 
 export const UUID_A = '6d2f1b3c-0a4e-4c5d-9e8f-0123456789ab';
 export const UUID_B = '11111111-2222-4333-8444-555555555555';
@@ -69,6 +71,8 @@ export class SimNode {
   readonly io: RecordingIO;
   readonly backend: SysfsBackend;
   readonly clock: ManualClock;
+  /** The journal's text, on the node: it outlives the agent (restart() keeps it). */
+  readonly journalStore = new MemoryJournalStore('node-a:/var/lib/apqn-operator/journal.json');
   memory: AgentMemory;
   /** What the runtime would have written last. */
   lastStatus: NodeStateStatus | undefined;
@@ -86,7 +90,7 @@ export class SimNode {
     this.sys = new VirtualSysfs(this.model);
     this.io = new RecordingIO(this.sys);
     this.backend = new SysfsBackend(this.io);
-    this.memory = newAgentMemory();
+    this.memory = newAgentMemory(undefined, new AgentJournal(this.journalStore));
   }
 
   nowMs(): number {
@@ -113,9 +117,22 @@ export class SimNode {
     throw new Error(`did not converge: ${JSON.stringify(condition(last.status, 'Synced'))} ${JSON.stringify(last.status.reservations)}`);
   }
 
-  /** Restart: a fresh memory, seeded from the last status the runtime wrote, or (null) from none. */
+  /** Restart: a fresh memory over the node's journal, with the last status the runtime wrote
+   *  (or, null, none) for the conditions' times. */
   restart(status: NodeStateStatus | null | undefined = this.lastStatus): void {
-    this.memory = newAgentMemory(status ?? undefined);
+    this.memory = newAgentMemory(status ?? undefined, new AgentJournal(this.journalStore));
+  }
+
+  /** The journal as stored: `aqmask:0004=set` per changed mask bit, `override:05.0004=''`,
+   *  `mdev:<uuid>`; empty when the agent owes the bus nothing. */
+  journal(): string[] {
+    if (this.journalStore.text === null) return [];
+    const { entries } = parseJournal(this.journalStore.text, this.journalStore.location);
+    return [
+      ...[...entries.maskBits.values()].map((b) => `${b.mask}:${b.mask === 'apmask' ? b.bit.toString(16).padStart(2, '0') : b.bit.toString(16).padStart(4, '0')}=${b.original ? 'set' : 'cleared'}`),
+      ...[...entries.overrides.values()].map((o) => `override:${o.apqn.adapter.toString(16).padStart(2, '0')}.${o.apqn.domain.toString(16).padStart(4, '0')}=${JSON.stringify(o.original)}`),
+      ...[...entries.mdevs.keys()].map((u) => `mdev:${u}`),
+    ].sort();
   }
 
   driver(apqn: string): string {
@@ -253,4 +270,31 @@ export function sharedApqns(node: SimNode): string[] {
     }
   }
   return shared;
+}
+
+export interface BusSnapshot {
+  apmask: string;
+  aqmask: string;
+  /** `05.0004=cex4queue` per queue device. */
+  drivers: string[];
+  /** `05.0004=` per queue with a driver_override attribute (6.19). */
+  overrides: string[];
+  mdevs: string[];
+}
+
+/** The whole bus as sysfs shows it: equal snapshots = the node is as it was. */
+export function busSnapshot(node: SimNode): BusSnapshot {
+  const queues = node.sys
+    .list('devices/ap')
+    .filter((c) => /^card[0-9a-f]{2}$/.test(c))
+    .flatMap((c) => node.sys.list(`devices/ap/${c}`).filter((e) => /^[0-9a-f]{2}\.[0-9a-f]{4}$/.test(e)).map((e) => [c, e] as const));
+  return {
+    apmask: node.read('bus/ap/apmask'),
+    aqmask: node.read('bus/ap/aqmask'),
+    drivers: queues.map(([, q]) => `${q}=${node.driver(q)}`),
+    overrides: queues
+      .filter(([c, q]) => node.sys.exists(`devices/ap/${c}/${q}/driver_override`))
+      .map(([c, q]) => `${q}=${node.read(`devices/ap/${c}/${q}/driver_override`)}`),
+    mdevs: node.mdevs(),
+  };
 }
