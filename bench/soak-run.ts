@@ -248,9 +248,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     say(`${left.length === 0 ? `released in ${report.release.seconds.toFixed(1)} s` : `NOT released: ${left.length} objects left`}${quiet.settled ? '' : ` (nodes not quiet: ${quiet.left.slice(0, 3).join('; ')})`}; checking that nothing was lost`);
     violations.push(...checkReleased(quiet.state, before, left).map((v) => ({ ...v, phase: 'released' as const })));
   } finally {
-    await restarter?.stop();
     await world.stop();
     await world.unregister().catch(() => undefined);
+    await restarter?.stop(); // the replacement API server, if any (the caller stops the control plane)
   }
   report.totalSeconds = (performance.now() - started) / 1000;
   return report;
