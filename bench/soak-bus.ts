@@ -27,7 +27,3 @@ export function snapshotBus(model: ApBusModel): BusSnapshot {
   return { node: model.name, kernel: model.profile, apmask, aqmask, queues, mdevs };
 }
 
-/** A short fingerprint of what the bus looks like (changes whenever devices, masks or mdevs do). */
-export function busGeneration(model: ApBusModel): number {
-  return model.generation;
-}
