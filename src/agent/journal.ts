@@ -385,6 +385,8 @@ export class FileJournalStore implements JournalStore {
   save(text: string): void {
     if (!this.#dirReady) {
       fs.mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+      // Temp files of writes a crash cut short: never renamed, so never the journal.
+      for (const name of fs.readdirSync(this.#dir)) if (name.startsWith(`.${JOURNAL_FILE}.`) && name.endsWith('.tmp')) fs.rmSync(path.join(this.#dir, name), { force: true });
       this.#dirReady = true;
     }
     const temp = path.join(this.#dir, `.${JOURNAL_FILE}.${process.pid}.tmp`);
