@@ -17,6 +17,7 @@ import { loadKubeConfig } from '../k8s/client.js';
 import { logger, type Logger } from '../log.js';
 import { UsageError, parseFlags } from '../util/args.js';
 import { serveMetrics, type MetricsServer } from '../metrics/server.js';
+import { AgentJournal, FileJournalStore, readBootId } from '../agent/journal.js';
 import { AgentRuntime, DEFAULT_RESCAN_MS, type AgentRuntimeOptions, type AgentStats } from '../agent/runtime.js';
 import { DEFAULT_HEARTBEAT_MS } from '../agent/status-writer.js';
 import { kubernetesEventSink } from '../agent/k8s-event-sink.js';
@@ -25,19 +26,25 @@ import { startDraPlugin, type DraPlugin } from '../agent/dra/plugin.js';
 
 export const summary = "the node agent: applies APNodeState.spec to the node's AP bus and reports it";
 
+const DEFAULT_STATE_DIR = '/var/lib/apqn-operator';
+
 const USAGE = `usage: apqn-operator agent --node NAME [--sysfs-root /sys | --simulate TOPOLOGY.yaml]
-                           [--kubeconfig PATH] [--rescan-seconds 2] [--heartbeat-seconds 10]
+                           [--state-dir ${DEFAULT_STATE_DIR}] [--kubeconfig PATH]
+                           [--rescan-seconds 2] [--heartbeat-seconds 10]
                            [--metrics-port N] [--dra-plugin [DRA DIRECTORIES]]
 
 Obeys APNodeState/NAME.spec on this node's AP bus and writes its status. --node defaults to
 $NODE_NAME. --simulate runs node NAME of a topology file on the in-memory model instead of the
-real sysfs. --metrics-port serves /metrics (Prometheus), /healthz and /readyz.
+real sysfs. --state-dir is where the agent keeps its journal (journal.json: the mdevs it owns,
+and the mask bits and driver_overrides it changed with their values before, written before
+each change) — on the node, so it survives restarts; default ${DEFAULT_STATE_DIR}, or in memory
+with --simulate. --metrics-port serves /metrics (Prometheus), /healthz and /readyz.
 ${DRA_USAGE}`;
 
 export interface StartAgentOptions
   extends Pick<
     AgentRuntimeOptions,
-    'driftHoldSeconds' | 'resyncSeconds' | 'drainLookIntervalMs' | 'events' | 'nodeStates' | 'onStep' | 'apiBackoff'
+    'driftHoldSeconds' | 'resyncSeconds' | 'drainLookIntervalMs' | 'events' | 'nodeStates' | 'onStep' | 'onJournal' | 'apiBackoff'
   > {
   kubeConfig: k8s.KubeConfig;
   nodeName: string;
@@ -54,6 +61,9 @@ export interface StartAgentOptions
   recordEvents?: boolean;
   /** Also serve the kubelet DRA plugin (KubeVirt guests, issue 7). */
   dra?: DraSettings;
+  /** Directory of the agent's journal on the node (see journal.ts); without it the journal is
+   *  kept in memory and lost with the process. */
+  stateDir?: string;
 }
 
 export interface RunningAgent {
@@ -78,8 +88,11 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   const io = options.model ? new VirtualSysfs(options.model) : undefined;
   const backend = options.backend ?? new SysfsBackend(io!);
   const log = options.log ?? logger('agent', { node: options.nodeName, object: `APNodeState/${options.nodeName}` });
+  // A simulated node has no boot_id of its own (the model's reboot keeps the process's).
+  const journal = options.stateDir ? new AgentJournal(new FileJournalStore(options.stateDir), options.model ? {} : { bootId: readBootId() }) : undefined;
   const runtime = new AgentRuntime({
     ...options,
+    ...(journal ? { journal } : {}),
     backend,
     log,
     rescanMs: options.rescanMs ?? DEFAULT_RESCAN_MS,
@@ -139,6 +152,7 @@ export async function run(args: string[]): Promise<number> {
       'sysfs-root': 'string',
       simulate: 'string',
       kubeconfig: 'string',
+      'state-dir': 'string',
       'rescan-seconds': 'number',
       'heartbeat-seconds': 'number',
       'metrics-port': 'number',
@@ -188,9 +202,11 @@ export async function run(args: string[]): Promise<number> {
   }
   const kubeConfig = loadKubeConfig(flags.kubeconfig);
   const dra = draSettingsFromFlags(flags);
-  const agent = await startAgent({ kubeConfig, nodeName, ...(model ? { model } : { backend: backend! }), rescanMs, heartbeatMs, log, dra });
+  const stateDir = flags['state-dir'] ?? (flags.simulate ? undefined : DEFAULT_STATE_DIR);
+  const agent = await startAgent({ kubeConfig, nodeName, ...(model ? { model } : { backend: backend! }), rescanMs, heartbeatMs, log, dra, ...(stateDir ? { stateDir } : {}) });
   log.info(flags.simulate ? 'agent running on a simulated node' : 'agent running', {
     sysfs: flags.simulate ? `simulated from ${flags.simulate}` : (flags['sysfs-root'] ?? '/sys'),
+    journal: stateDir ?? '(in memory)',
   });
   let health: MetricsServer | undefined;
   if (port !== undefined) {

@@ -7,6 +7,7 @@
 //
 // startDev() is the same session for programs (the README test, the benchmark).
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
@@ -156,10 +157,13 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
   let controller: RunningController | undefined;
   const agents: RunningAgent[] = [];
   let metrics: MetricsServer | undefined;
+  // Each simulated node's state dir (the agent's journal), as /var/lib/apqn-operator on a host.
+  const stateDirs: string[] = [];
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       await Promise.all(agents.map((a) => a.stop()));
+      for (const dir of stateDirs) fs.rmSync(dir, { recursive: true, force: true });
       await metrics?.close();
       await controller?.stop();
       await controlPlane.stop();
@@ -175,11 +179,14 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     await registerNodes(kubeConfig, names, log);
     if (options.controller !== false) controller = await startController({ kubeConfig, log: logger('controller') });
     for (const name of names) {
+      const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), `apqn-dev-${name}-`));
+      stateDirs.push(stateDir);
       agents.push(
         await startAgent({
           kubeConfig,
           nodeName: name,
           model: simulatedNode(options.topology, name),
+          stateDir,
           ...(options.rescanMs !== undefined ? { rescanMs: options.rescanMs } : {}),
           log: logger('agent', { node: name, object: `APNodeState/${name}` }),
         }),

@@ -45,6 +45,7 @@ const usageCases: Array<{ args: string[]; code: number; why: string }> = [
   { args: ['--node', 'a', '--rescan-seconds', '0'], code: 2, why: 'rescan interval must be positive' },
   { args: ['--node', 'a', '--metrics-port', '70000'], code: 2, why: 'port out of range' },
   { args: ['--node', 'a', '--bogus'], code: 2, why: 'unknown flag' },
+  { args: ['--node', 'a', '--state-dir'], code: 2, why: '--state-dir needs a directory' },
   { args: ['--node', 'node-z', '--simulate', '/nonexistent/topology.yaml'], code: 1, why: 'unreadable topology file' },
 ];
 

@@ -142,7 +142,7 @@ test('node reboot with an agent restart: the new agent re-applies from the store
   t.deepEqual(syncedVersionsShowTheMdev(since, spec.uuid), []);
 });
 
-test('restart: a new agent knows from the stored status which mdevs are its own and releases one the spec dropped', async (t) => {
+test('restart: a new agent knows from its journal on the node which mdevs are its own and releases one the spec dropped', async (t) => {
   const { name, model, agent, spec, reservation } = await appliedNode(t, 'restart');
   await agent.stop();
   // While no agent runs, the controller releases the reservation.

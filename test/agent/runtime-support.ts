@@ -3,6 +3,9 @@
 // whose objects are deleted when a test ends, and the controller's part played by hand —
 // writing APNodeState.spec directly.
 import { randomBytes, randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import * as k8s from '@kubernetes/client-node';
 import { ApBusModel, SystemClock, type Clock } from '../../src/apbus/model/index.js';
@@ -41,6 +44,24 @@ export function simulatedModel(name: string, cards: CardDef[], extra: Record<str
   return ApBusModel.fromTopology(topology.nodes[0]!, { clock });
 }
 
+const stateDirs = new Map<string, string>();
+
+/** The node's state directory (the agent's journal): one per node name, the same for every
+ *  agent started on that node in a test, removed when the test ends. */
+export function stateDirOf(t: ExecutionContext, nodeName: string): string {
+  let dir = stateDirs.get(nodeName);
+  if (!dir) {
+    const made = fs.mkdtempSync(path.join(os.tmpdir(), `apqn-state-${nodeName}-`));
+    dir = made;
+    stateDirs.set(nodeName, made);
+    t.teardown(() => {
+      stateDirs.delete(nodeName);
+      fs.rmSync(made, { recursive: true, force: true });
+    });
+  }
+  return dir;
+}
+
 /** Starts an agent for the test and stops it (and deletes its APNodeState) at the end. */
 export async function agentFor(
   t: ExecutionContext,
@@ -48,6 +69,7 @@ export async function agentFor(
   nodeName: string,
   options: Partial<StartAgentOptions> = {},
 ): Promise<RunningAgent> {
+  const stateDir = stateDirOf(t, nodeName);
   const agent = await startAgent({
     kubeConfig: kubeConfig(),
     nodeName,
@@ -55,6 +77,7 @@ export async function agentFor(
     rescanMs: 300,
     heartbeatMs: 3000,
     driftHoldSeconds: 5,
+    stateDir,
     ...options,
   });
   // Teardowns run last-registered first: stop the agent before its object is deleted.
