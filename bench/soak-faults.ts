@@ -1,8 +1,9 @@
 // The soak's faults (--faults), launched during the churn 0.5-2.5 s apart, overlapping (see
 // run()). The first round tries every kind once, in a random order; after that it is drawn.
-//   agent-kill         an agent dies before a random step of its pass (after 0-2 more steps),
-//                      or between passes when none comes within 3 s; fenced off the API server
-//                      at that instant; a new agent starts on the same node 0-2 s later.
+//   agent-kill         an agent dies before a random step of its pass or write of its journal
+//                      (after 0-2 more of them), or between passes when none comes within 3 s;
+//                      fenced off the API server at that instant; a new agent starts on the
+//                      same node (same bus, same journal directory) 0-2 s later.
 //                      Recovered: the new agent wrote its first status.
 //   leader-failover    the controller replica holding the Lease is fenced and stopped without
 //                      releasing it; a new replica is started. Recovered: a live replica leads
@@ -122,7 +123,7 @@ export class Faults {
         await sleep(rng.int(0, 2000));
         const t0 = performance.now();
         const ok = await agent.start(RECOVERY_MS);
-        const where = step ? `before step "${step}"` : 'between passes';
+        const where = step ? `before ${step}` : 'between passes';
         return { detail: `agent on ${agent.name} (${agent.node.kernel}) killed ${where}, agent #${agent.incarnations} started`, recovered: ok, recoveryMs: performance.now() - t0 };
       }
       case 'leader-failover': {

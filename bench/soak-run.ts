@@ -297,6 +297,10 @@ export function formatReport(r: SoakReport): string {
       return `${k} ${fs.length}${failed ? ` (${failed} NOT recovered)` : worst}`;
     });
     lines.push(`  faults: ${r.faults.length} injected, ${recovered} survived (the component came back and the controller reconciles): ${per.join('; ') || 'none'}`);
+    for (const f of r.faults) {
+      const recovery = f.recovered === undefined ? '' : f.recovered ? `; recovered in ${((f.recoveryMs ?? 0) / 1000).toFixed(1)} s` : '; NOT recovered';
+      lines.push(`    ${f.at.toFixed(1).padStart(5)} s ${f.kind}: ${f.detail}${recovery}`);
+    }
     if (r.faultTailSeconds >= 0.5) lines.push(`    (the last fault recovered ${r.faultTailSeconds.toFixed(1)} s after the writers stopped)`);
     if (!o.apiserverRestarts) lines.push('    (no API server restart: it runs only on the soak\'s own control plane, `npm run soak`)');
   }

@@ -1,8 +1,9 @@
 // What the soak runs: the real operator, in this process, against a real API server.
 //   - one simulated node per SoakNode (an ApBusModel on the real clock) with the real agent on
-//     it; an agent can be killed — at a step of its pass (the agent's onStep hook throws there,
-//     and every later step of that instance too) or between passes — and a new agent started on
-//     the same model, as a restarted DaemonSet pod would find the same host;
+//     it; an agent can be killed — before a step of its pass or a write of its journal (its
+//     onStep/onJournal hook throws there, and at every later point of that instance too) or
+//     between passes — and a new agent started on the same model and the same state directory
+//     (the journal), as a restarted DaemonSet pod would find the same host;
 //   - two controller replicas with leader election on a Lease with short timings; the leader
 //     can be killed (it is stopped without releasing the lease) and a new replica started;
 //   - a core Node per simulated node (labels for nodeSelector, like `apqn-operator dev`).
@@ -10,9 +11,12 @@
 // fences it first, so a killed component writes nothing more, and a watch cut resets every
 // component's connections at once. The controllers are scoped to the soak's namespace and
 // nodes (the shared control plane of `npm test` has other tests' objects).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { ApBusModel, SystemClock } from '../src/apbus/model/index.js';
-import { startAgent, type RunningAgent } from '../src/commands/agent.js';
+import { startAgent, type RunningAgent, type StartAgentOptions } from '../src/commands/agent.js';
 import { startController, type RunningController } from '../src/commands/controller.js';
 import { registerNodes } from '../src/commands/dev.js';
 import { operatorClients } from '../src/k8s/client.js';
@@ -41,6 +45,9 @@ class AgentKilled extends Error {
 /** One simulated node and the agent on it (restartable). */
 export class SoakAgent {
   readonly model: ApBusModel;
+  /** The node's state directory (the agent's journal, as /var/lib/apqn-operator on a host): it
+   *  outlives every agent started on the node, as the host's disk outlives a pod. */
+  readonly stateDir: string;
   running: RunningAgent | undefined;
   /** Agents started on this node so far. */
   incarnations = 0;
@@ -55,6 +62,7 @@ export class SoakAgent {
   ) {
     this.model = model;
     this.#relay = relay;
+    this.stateDir = fs.mkdtempSync(path.join(os.tmpdir(), `apqn-soak-${node.name}-`));
   }
 
   get name(): string {
@@ -66,31 +74,39 @@ export class SoakAgent {
     await this.#relay.reopen();
     const incarnation = ++this.incarnations;
     let dead = false;
-    this.running = await startAgent({
+    // A crash point is a step of a pass, or a journal write (before the bus change it covers).
+    const point = (what: string) => {
+      if (dead) throw new AgentKilled(what);
+      const crash = this.#crash;
+      if (!crash) return;
+      if (crash.skip-- > 0) return;
+      // Dies here: nothing more reaches the API server, nothing more of this instance runs.
+      dead = true;
+      this.#crash = undefined;
+      this.#relay.fence();
+      crash.died(what);
+      throw new AgentKilled(what);
+    };
+    // stateDir: the agent keeps its journal there (without it, in memory, which a restart would
+    // lose as a real node's disk never does).
+    const options: StartAgentOptions = {
       kubeConfig: this.#relay.kubeConfig(this.admin),
       nodeName: this.node.name,
       model: this.model,
+      stateDir: this.stateDir,
       recordEvents: false,
       log: logger('agent', { node: this.node.name, incarnation }),
-      onStep: (_index, step) => {
-        if (dead) throw new AgentKilled(step);
-        const crash = this.#crash;
-        if (!crash) return;
-        if (crash.skip-- > 0) return;
-        // Dies here: nothing more reaches the API server, no later step of this instance runs.
-        dead = true;
-        this.#crash = undefined;
-        this.#relay.fence();
-        crash.died(step);
-        throw new AgentKilled(step);
-      },
-    });
+      onStep: (_index, step) => point(`step "${step}"`),
+      onJournal: (_index, what) => point(`journal write "${what}"`),
+    };
+    this.running = await startAgent(options);
     return (await within(this.running.ready().then(() => true), readyMs)) ?? false;
   }
 
   /**
-   * Kills the agent at a step: after `skip` more steps of its passes, before the next one; when
-   * no step comes within `waitMs`, between passes. Returns the step it died before, if any.
+   * Kills the agent at a crash point (a step or a journal write): after `skip` more points,
+   * before the next one; when none comes within `waitMs`, between passes. Returns the point it
+   * died before, if any.
    */
   async kill(skip: number, waitMs: number): Promise<string | undefined> {
     const died = new Promise<string>((resolve) => (this.#crash = { skip, died: resolve }));
@@ -109,6 +125,7 @@ export class SoakAgent {
     this.running = undefined;
     await within(running?.stop() ?? Promise.resolve(), 15_000);
     this.#relay.stop();
+    fs.rmSync(this.stateDir, { recursive: true, force: true });
   }
 
   cut(refuseMs: number): Promise<void> {
