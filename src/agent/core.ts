@@ -262,6 +262,7 @@ export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory
     // Without its record the agent cannot know what to hand back: it changes nothing.
     const items = planPass(wanted, facts, new Map());
     const outcome: PassOutcome = { items, verdicts: new Map(), failure: { step: 'the journal', message: err.message, reservations: [] }, problems: [] };
+    events.push(...situationEvents(memory, outcome));
     return finish(memory, facts, wanted, outcome, current.fingerprint, specKey, opts, holdMs, events, stepsExecuted, requeueFor(outcome, memory, opts, false), false);
   }
 
@@ -271,6 +272,7 @@ export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory
 
   let items = plan();
   const seen = observeDrift(items, facts, wanted, memory);
+  const repairs: ReadonlySet<string> = memory.satisfied ?? new Set();
 
   const verdicts = new Map<string, MoveVerdict>();
   const skip = new Set<string>(); // steps done or refused (not as an error) this pass
@@ -293,7 +295,7 @@ export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory
     // What the step changes is recorded (with the value to restore) before it is changed.
     const record = unwritten ?? journal.draft();
     unwritten = null;
-    recordBefore(record, journal, chosen.step, facts, wanted, chosen.items);
+    recordBefore(record, journal, chosen.step, facts, wanted, chosen.items, repairs);
     try {
       writeJournal(record);
     } catch (err) {

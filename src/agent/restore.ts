@@ -174,9 +174,20 @@ export function tidyJournal(draft: JournalDraft, journal: AgentJournal, wanted: 
 
 /** Journal entries a step needs before it runs: the original value of each mask bit or
  *  override it changes, unless one is recorded already (the first original is the one to
- *  restore), and the mdev it creates. Each is recorded with the spec's reservations using that
- *  row, column or queue (as tidyJournal keeps them), else those of the plan items it serves. */
-export function recordBefore(draft: JournalDraft, journal: AgentJournal, step: Step, facts: BusFacts, wanted: WantedState, items: readonly PlanItem[]): void {
+ *  restore) or the step repairs drift (`repairs`: keys of spec items the bus satisfied at the
+ *  end of the last pass — the value before the operator's change is the one it repairs to, not
+ *  what someone changed it to since), and the mdev it creates. Each is recorded with the spec's
+ *  reservations using that row, column or queue (as tidyJournal keeps them), else those of the
+ *  plan items it serves. */
+export function recordBefore(
+  draft: JournalDraft,
+  journal: AgentJournal,
+  step: Step,
+  facts: BusFacts,
+  wanted: WantedState,
+  items: readonly PlanItem[],
+  repairs: ReadonlySet<string>,
+): void {
   const served = [...new Set(items.flatMap((i) => i.reservations))].sort();
   const or = (users: string[]) => (users.length > 0 ? users : served);
   switch (step.kind) {
@@ -184,13 +195,15 @@ export function recordBefore(draft: JournalDraft, journal: AgentJournal, step: S
       for (const bit of step.bits) {
         const now = facts.inv[step.mask].has(bit);
         if (now === step.host || journal.maskBit(step.mask, bit)) continue;
+        const forBit = items.filter((i) => i.next?.step.kind === 'maskBits' && i.next.step.bits.includes(bit));
+        if (forBit.some((i) => repairs.has(i.key))) continue;
         draft.setMaskBit({ mask: step.mask, bit, original: now, reservations: or(specUsersOfBit(wanted, step.mask, bit)) });
       }
       return;
     case 'setOverride': {
       const index = step.apqn.adapter * 256 + step.apqn.domain;
       const now = overrideNow(facts, index) ?? '';
-      if (now === (step.driver ?? '') || journal.override(index)) return;
+      if (now === (step.driver ?? '') || journal.override(index) || items.some((i) => repairs.has(i.key))) return;
       draft.setOverride({ apqn: step.apqn, index, original: now, reservations: or(specUsersOfQueue(wanted, index)) });
       return;
     }

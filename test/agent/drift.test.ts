@@ -54,6 +54,19 @@ test('drift: a cleared owned mask bit, an unassigned adapter and a foreign mdev 
   t.like(condition(later.status, 'Drift'), { status: 'False', reason: 'NoDrift' });
 });
 
+test('a drift repair records no original: once the spec lets go of the bit, it stays as the operator found it', (t) => {
+  const node = appliedNode(); // apmask bit 07 was set before the operator came and the spec keeps it set
+  node.sys.write('bus/ap/apmask', '-7');
+  const repaired = node.pass(spec, fast.pass);
+  t.true(repaired.synced);
+  t.true(node.model.apmask.has(7), 'repaired');
+  t.deepEqual(node.journal(), ['aqmask:0004=set', `mdev:${UUID_A}`], 'the cleared value someone wrote is not an original to restore');
+  node.converge({ apmask: [], aqmask: [], queues: [], mdevs: [] }, fast);
+  t.true(node.model.apmask.has(7), 'not cleared again');
+  t.true(node.model.aqmask.has(4), 'what the operator changed is handed back');
+  t.deepEqual(node.journal(), []);
+});
+
 test('drift on a mask bit the spec does not own is reported and left alone', (t) => {
   const node = appliedNode();
   node.sys.write('bus/ap/aqmask', '-9');
