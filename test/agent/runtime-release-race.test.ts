@@ -199,3 +199,57 @@ test('issue 2.2: create → delete at once, five times (Force, one queue, 6.10, 
   // Synced=True over an empty spec: nothing the operator changed may be left over.
   t.deepEqual(busOf(model), before, 'masks, drivers and mdevs as before: domain 0004 back on the host');
 });
+
+test('the real controller keeps the finalizer while the agent still owes the bit back (Releasing), and lets go once it is restored', async (t) => {
+  const ns = await testNamespace(t, 'race-fin');
+  const name = `${ns}-a`;
+  const model = simulatedModel(name, cards);
+  const before = busOf(model);
+  const gate = new StatusGate(kubeConfig(), NodeStateType);
+  const agent = await agentFor(t, model, name, { nodeStates: gate });
+  await agent.ready();
+  const controller = await startController({
+    kubeConfig: kubeConfig(),
+    scope: { namespace: ns, nodes: (n) => n === name },
+    log: logger('controller', { test: ns }),
+  });
+  t.teardown(() => controller.stop());
+  const clients = operatorClients(kubeConfig());
+
+  gate.mode = 'hold';
+  await clients.reservations.create({
+    apiVersion: API_VERSION,
+    kind: 'APQNReservation',
+    metadata: { name: 'vm', namespace: ns },
+    spec: { nodeName: name, apqns: ['05.0004'], driver: 'vfio_ap', inUsePolicy: 'Force' },
+  } as APQNReservation);
+  await eventually('the agent to clear aqmask 0004', () => (model.aqmask.has(4) ? undefined : true), 30_000);
+  // Someone else's mdev takes 07.0004 (off the host only because of our bit): the bit cannot
+  // go back while it is there.
+  const foreign = randomUUID();
+  agent.io!.write('/sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create', foreign);
+  agent.io!.write(`/sys/devices/vfio_ap/matrix/${foreign}/assign_adapter`, '7');
+  agent.io!.write(`/sys/devices/vfio_ap/matrix/${foreign}/assign_domain`, '4');
+  await clients.reservations.delete({ namespace: ns, name: 'vm' });
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  gate.mode = 'pass';
+
+  const waiting = await eventually(
+    'the reservation to wait in Releasing for the bit',
+    async () => {
+      const r = await clients.reservations.find({ namespace: ns, name: 'vm' });
+      const ready = r?.status?.conditions?.find((c) => c.type === 'Ready');
+      return ready?.reason === 'Releasing' && /aqmask bit 0004/.test(ready.message) ? r : undefined;
+    },
+    30_000,
+  );
+  t.truthy(waiting.metadata.deletionTimestamp, 'deleted, held by its finalizer');
+  t.false(model.aqmask.has(4));
+  const state = await nodeStates().get(name);
+  t.is(condition(state.status, 'Synced')?.status, 'False');
+
+  agent.io!.write(`/sys/devices/vfio_ap/matrix/${foreign}/remove`, '1');
+  await eventually('the reservation to be gone', async () => ((await clients.reservations.find({ namespace: ns, name: 'vm' })) ? undefined : true), 60_000);
+  await eventually('the node Synced', async () => (syncedAtGeneration(await nodeStates().get(name)) ? true : undefined), 30_000);
+  t.deepEqual(busOf(model), before);
+});
