@@ -58,13 +58,21 @@ class SpecIndex {
     return this.bits.get(`${kind}:${bit}`) ?? this.facts.inv[kind].has(bit);
   }
 
-  /** Reservations of spec mdevs with an APQN that setting this bit would give to the host. */
+  /** Reservations of spec mdevs with an APQN that setting this bit would give to the host —
+   *  and, where the kernel checks a bit being set against all 256 ids of the other dimension
+   *  (6.19), spec mdevs that hold any APQN of that row/column now: the kernel refuses the write
+   *  while they do. */
   mdevsNeedingCleared(kind: MaskKind, bit: number): string[] {
     const other: MaskKind = kind === 'apmask' ? 'aqmask' : 'apmask';
+    const onRow = (m: { adapters: readonly number[]; domains: readonly number[] }) => {
+      const [mine, theirs] = kind === 'apmask' ? [m.adapters, m.domains] : [m.domains, m.adapters];
+      return mine.includes(bit) ? theirs : [];
+    };
     return this.wanted.mdevs
       .filter((m) => {
-        const [mine, theirs] = kind === 'apmask' ? [m.matrix.adapters, m.matrix.domains] : [m.matrix.domains, m.matrix.adapters];
-        return mine.includes(bit) && theirs.some((id) => this.wantedHas(other, id));
+        if (onRow(m.matrix).some((id) => this.wantedHas(other, id))) return true;
+        const now = this.facts.strictInUseCheck ? this.facts.mdevs.get(m.uuid) : undefined;
+        return now !== undefined && onRow(now.matrix).length > 0;
       })
       .map((m) => m.reservation);
   }

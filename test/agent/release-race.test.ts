@@ -136,8 +136,9 @@ test("the controller's `original` from a stale status (false): the journal's fir
   t.deepEqual(node.journal(), []);
 });
 
-test('a later reservation relies on the bit the spec no longer names: the restore waits (Synced), and happens when that one goes', (t) => {
-  const node = new SimNode();
+for (const kernel of ['6.10', '6.19'] as const) {
+test(`a later reservation relies on the bit the spec no longer names: the restore waits (Synced), and happens when that one goes (${kernel})`, (t) => {
+  const node = new SimNode({ kernel });
   const before = busSnapshot(node);
   node.converge(withA, fast);
   // The controller planned ns/b against a status that showed domain 0004 already off the host:
@@ -163,6 +164,34 @@ test('a later reservation relies on the bit the spec no longer names: the restor
   t.deepEqual(recorded, ['aqmask:0004=set', `mdev:${UUID_B}`], 'still owed, now for ns/b');
   t.deepEqual(node.journal(), []);
 });
+}
+
+for (const kernel of ['6.10', '6.19'] as const) {
+  test(`an mdev of the spec on the column, off the host by its adapter bit: ${kernel === '6.19' ? 'the kernel refuses setting the column bit (it checks every adapter), so the restore waits' : 'the column bit is set back at once'} (${kernel})`, (t) => {
+    const node = new SimNode({ kernel });
+    const before = busSnapshot(node);
+    node.converge(withA, fast);
+    // ns/b on 06.0004, freed by its adapter bit, while ns/a still holds the column.
+    const b = { queues: ['06.0000', '06.0004'].map((q) => intent(q, 'ns/b', 'Force')), mdev: mdevIntent(UUID_B, 'ns/b', ['06'], ['0004']) };
+    const both: NodeStateSpec = {
+      bindingMode: 'Masks',
+      apmask: [{ id: '06', host: false, original: true }],
+      aqmask: withA.aqmask!,
+      queues: [...withA.queues!, ...b.queues],
+      mdevs: [...withA.mdevs!, b.mdev],
+    };
+    node.converge(both, fast);
+    // ns/a deleted; the column's bit is no longer named.
+    const onlyB: NodeStateSpec = { bindingMode: 'Masks', apmask: both.apmask!, queues: b.queues, mdevs: [b.mdev] };
+    const results = node.converge(onlyB, fast);
+    t.true(results[results.length - 1]!.synced);
+    t.deepEqual(node.mdevs(), [UUID_B]);
+    t.is(node.model.aqmask.has(4), kernel === '6.10', kernel === '6.19' ? 'waits while 06.0004 is in an mdev' : 'restored');
+    settle(t, node, dropped, before);
+    t.deepEqual(busSnapshot(node), before);
+    t.deepEqual(node.journal(), []);
+  });
+}
 
 test('a bit the agent set for a host reservation (original cleared), dropped at once: cleared again', (t) => {
   const node = new SimNode();
