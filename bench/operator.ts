@@ -32,7 +32,7 @@ import { ApBusModel, SystemClock } from '../src/apbus/model/index.js';
 import { topologyFromObject } from '../src/apbus/topology.js';
 import { startAgent, type RunningAgent } from '../src/commands/agent.js';
 import { registerNodes } from '../src/commands/dev.js';
-import { operatorClients, type OperatorClients } from '../src/k8s/client.js';
+import { describeError, operatorClients, type OperatorClients } from '../src/k8s/client.js';
 import { LocalControlPlane, freePort, waitFor } from '../src/k8s/controlplane.js';
 import { installCrds } from '../src/k8s/crds.js';
 import { logger, setLogLevel } from '../src/log.js';
@@ -118,7 +118,7 @@ async function startCluster(): Promise<Cluster> {
   const auditLog = path.join(dir, 'audit.log');
   fs.writeFileSync(policy, auditPolicy());
   const cp = await LocalControlPlane.start({
-    apiserverFlags: [`--audit-policy-file=${policy}`, `--audit-log-path=${auditLog}`, '--audit-log-format=json'],
+    apiserverFlags: [`--audit-policy-file=${policy}`, `--audit-log-path=${auditLog}`, '--audit-log-format=json', ...(process.env.APQN_BENCH_APISERVER_FLAGS?.split(' ').filter(Boolean) ?? [])],
     log: logger('controlplane'),
   });
   const admin = new k8s.KubeConfig();
@@ -351,11 +351,19 @@ async function ensureNamespace(kc: k8s.KubeConfig, name: string): Promise<void> 
 async function deleteAll(cluster: Cluster, namespace: string, timeoutMs = 600_000): Promise<void> {
   const { group, version, plural } = { group: 'ap.s390x.io', version: 'v1alpha1', plural: 'apqnreservations' };
   // A collection delete marks every object; with finalizers and watchers that can outlast the
-  // API server's request timeout (504), while the deletion itself goes on: then wait as usual.
-  await cluster.clients.reservations.api.deleteCollectionNamespacedCustomObject({ group, version, plural, namespace }).catch((err: unknown) => {
-    if ((err as { code?: number }).code !== 504) throw err;
-    say(`delete of ${namespace}'s reservations outlasted the request timeout (504); waiting for them to go`);
-  });
+  // API server's request timeout (504, which also ends the marking) or meet a server too busy to
+  // answer: ask again (it is idempotent) until it is done.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await cluster.clients.reservations.api.deleteCollectionNamespacedCustomObject({ group, version, plural, namespace });
+      break;
+    } catch (err) {
+      // 504: the request outlasted the API server's timeout; a hang-up: the server was too busy.
+      if (attempt >= 10) throw err;
+      say(`delete of ${namespace}'s reservations did not complete (${describeError(err)}); asking again`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
   await waitFor(
     `reservations of ${namespace} gone`,
     async () => ((await cluster.clients.reservations.list({ namespace })).items.length === 0 ? true : undefined),
