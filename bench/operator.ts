@@ -223,6 +223,20 @@ function compileSources(dir: string): { cli: string; out: string } {
   return { cli, out };
 }
 
+/**
+ * NODE_OPTIONS of the controller container in deploy/ (its V8 heap settings): the child runs
+ * with them, so the memory measured is the memory of the controller as shipped.
+ */
+export function shippedNodeOptions(): string | undefined {
+  const docs = yaml.loadAll(fs.readFileSync(path.join(repo, 'deploy/controller/deployment.yaml'), 'utf8')) as Array<{
+    kind?: string;
+    spec?: { template?: { spec?: { containers?: Array<{ name?: string; env?: Array<{ name: string; value?: string }> }> } } };
+  }>;
+  const deployment = docs.find((d) => d?.kind === 'Deployment');
+  const container = deployment?.spec?.template?.spec?.containers?.find((c) => c.name === 'controller');
+  return container?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+}
+
 async function startControllerProcess(cluster: Cluster, logFile: string, runtime: ControllerRuntime, nodeArgs: string[] = []): Promise<ControllerProcess> {
   const port = await freePort();
   const out = fs.openSync(logFile, 'w');
@@ -235,7 +249,11 @@ async function startControllerProcess(cluster: Cluster, logFile: string, runtime
       // bench/controller-child.mjs runs the entry and exits when it returns (so --cpu-prof writes its file)
       ...(runtime.kind === 'tsx' ? ['--import=tsx', CHILD_ENTRY, path.join(repo, 'src/cli.ts')] : [CHILD_ENTRY, runtime.cli]),
       'controller', '--kubeconfig', cluster.controllerKubeconfig, '--metrics-port', String(port)],
-    { cwd: repo, stdio: ['ignore', out, out], env: { ...process.env, APQN_LOG_LEVEL: 'info', APQN_LOG_FORMAT: 'json' } },
+    {
+      cwd: repo,
+      stdio: ['ignore', out, out],
+      env: { ...process.env, APQN_LOG_LEVEL: 'info', APQN_LOG_FORMAT: 'json', ...(shippedNodeOptions() ? { NODE_OPTIONS: shippedNodeOptions() } : {}) },
+    },
   );
   fs.closeSync(out);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -613,7 +631,7 @@ async function measureSingle(cluster: Cluster, repeat: number, policy: InUsePoli
 function report(singles: SingleResult[], results: SizeResult[], opts: { concurrency: number; runtime: ControllerRuntime; top: number; profileNote?: string }): string {
   const { concurrency, runtime } = opts;
   const lines: string[] = [
-    `Controller: ${runtime.kind === 'tsx' ? 'through tsx' : 'compiled by tsc (the bench compiles src/ itself)'}, a child process; agents in the bench's process.`,
+    `Controller: ${runtime.kind === 'tsx' ? 'through tsx' : 'compiled by tsc (the bench compiles src/ itself)'}, a child process with deploy/'s NODE_OPTIONS (${shippedNodeOptions() ?? 'none'}); agents in the bench's process.`,
     '',
   ];
   const singleTarget: Record<InUsePolicy, string> = { Force: 'must ≤ 200 ms, goal ≤ 100 ms', Wait: 'target p50 ≤ 500 ms' } as Record<InUsePolicy, string>;
