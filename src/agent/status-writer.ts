@@ -3,8 +3,9 @@
 // The reconcile loop offers a fresh status after every pass (every rescan, 2 s by default);
 // this writer decides whether the API server needs to hear it:
 //   - a change a reader acts on (conditions, masks, drivers, mdevs, reservation phases, card
-//     states, observedGeneration …) is written promptly, bursts coalesced to one write per
-//     minIntervalMs;
+//     states, observedGeneration …) is written promptly: two at once after a quiet spell (a new
+//     spec right after a release is not held up), then bursts coalesced to one write per
+//     minIntervalMs (a token bucket);
 //   - except a status the loop says is short-lived (offer's settlesAtMs: an in-use check that
 //     only confirms queues are quiet, steps left for the next pass): it is held until then plus
 //     a grace, at most maxHoldMs, and a newer offer replaces it. So a spec generation applied
@@ -28,6 +29,8 @@ import { logger, type Logger } from '../log.js';
 
 export const DEFAULT_HEARTBEAT_MS = 10_000;
 const DEFAULT_MIN_INTERVAL_MS = 250;
+/** Significant writes allowed at once after a quiet spell. */
+const WRITE_BURST = 2;
 /** A short-lived status is held this long past its settlesAtMs: the pass due then has to run. */
 const DEFAULT_SETTLE_GRACE_MS = 500;
 /** …and never longer than this since the last write (a chain of short-lived statuses). */
@@ -182,6 +185,8 @@ export class NodeStatusWriter {
   /** The heartbeat due time a pass was requested for (no second request for the same one). */
   #passRequestedFor = Number.NaN;
   #lastAttemptMs = Number.NEGATIVE_INFINITY;
+  /** Writes the bucket still allowed right after the last attempt (refills one per minIntervalMs, up to WRITE_BURST). */
+  #creditAfterLast = WRITE_BURST;
   #failuresInRow = 0;
   #retryAtMs = 0;
   #timer: Timer | undefined;
@@ -267,7 +272,7 @@ export class NodeStatusWriter {
     const difference = classifyDifference(this.#base.status, this.#wanted);
     let due = heartbeatDue;
     if (difference === 'significant') {
-      due = Math.min(due, this.#lastAttemptMs + this.#minIntervalMs);
+      due = Math.min(due, this.#lastAttemptMs + Math.max(0, 1 - this.#creditAfterLast) * this.#minIntervalMs);
       // Short-lived: not even a heartbeat carries it out early (the hold is shorter than one).
       due = Math.max(due, this.#holdUntilMs);
     }
@@ -313,6 +318,8 @@ export class NodeStatusWriter {
       return;
     }
     const target: NodeStateStatus = { ...this.#wanted, heartbeatTime: formatMicroTime(nowMs) };
+    const refilled = this.#creditAfterLast + (nowMs - this.#lastAttemptMs) / this.#minIntervalMs;
+    this.#creditAfterLast = Math.max(0, Math.min(WRITE_BURST, refilled) - 1);
     this.#lastAttemptMs = nowMs;
     let conflicts = 0;
     try {

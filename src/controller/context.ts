@@ -46,8 +46,11 @@ export interface Enqueue {
 export interface NodeWriteRecord {
   /** When the last spec write happened (ms). */
   at: number;
-  /** The object's generation that write produced. */
+  /** The object's generation that write produced, and the one it replaced. */
   generation: number;
+  previousGeneration: number;
+  /** Writes it could make at once after that one (a token bucket; see nodes.ts). */
+  credit: number;
 }
 
 export interface ControllerContext {

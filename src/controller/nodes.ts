@@ -8,9 +8,9 @@
 // fixed by its spec (nodeName + apqns) or recorded in its status, and (3) its status reports
 // every host queue this spec takes from the host because of it — so nothing moves unannounced.
 //
-// Writes are batched: the first change of an idle node is written at once; what arrives while
-// a write is recent (NODE_WRITE_WINDOW_MS) or while the agent has not yet taken the last one
-// (up to AGENT_PACE_MS) goes out together in the next write. After each pass the node fans out
+// Writes are batched: the first changes of an idle node are written at once; what arrives while
+// writes are frequent (more than NODE_WRITE_BURST in NODE_WRITE_WINDOW_MS) or while the agent
+// is more than one spec generation behind (up to AGENT_PACE_MS) goes out together in the next. After each pass the node fans out
 // to the reservations it decides whose status would change (the agent's report moved them).
 import type { APNodeState, APQNReservation, NodeStateSpec } from '../api/types.js';
 import { API_VERSION } from '../api/types.js';
@@ -22,7 +22,7 @@ import type { SyncResult } from '../k8s/workqueue.js';
 import type { ClusterView } from './cluster-view.js';
 import { significantStatusChange } from '../api/node-status.js';
 import { agentAvailability } from './cluster-view.js';
-import { judgeView, type ControllerContext } from './context.js';
+import { judgeView, type ControllerContext, type NodeWriteRecord } from './context.js';
 import { joinList, plural } from './phrases.js';
 import { composeNodeSpec, type NodeComposition, type NodeMember } from './node-spec.js';
 import { effectiveMasks } from './mask-bits.js';
@@ -31,12 +31,20 @@ import { hasFinalizer, placementInSpec, recordedPlacement, sameApqns, type Clust
 import { needsReconcile } from './reservations.js';
 
 const RETRY_GATED_MS = 5_000;
-/** Least time between two spec writes of one node: what arrives meanwhile goes out together. */
+/**
+ * Spec writes of one node: a burst of NODE_WRITE_BURST at once (a new reservation right after a
+ * release is not held up), then one per NODE_WRITE_WINDOW_MS; what arrives meanwhile goes out
+ * together in the next write.
+ */
 export const NODE_WRITE_WINDOW_MS = 250;
-/** While the agent has not taken the last spec, the next waits for it this long at most. */
+export const NODE_WRITE_BURST = 2;
+/** While the agent has not taken the spec before the last one, the next waits for it this long at most. */
 export const AGENT_PACE_MS = 1_000;
-/** A write refused because the cached node state was behind: look again once it caught up. */
-const STALE_RETRY_MS = 50;
+/**
+ * A write refused, or held, because the cached node state is behind: the informer's event for
+ * the newer copy enqueues the node again; this is only the safety net.
+ */
+const STALE_RETRY_MS = 1_000;
 
 export interface GatedComposition {
   composition: NodeComposition;
@@ -137,8 +145,14 @@ export function gateMembers(
 export async function reconcileNode(node: string, ctx: ControllerContext): Promise<SyncResult> {
   if (!node || (ctx.scope.nodes && !ctx.scope.nodes(node))) return;
   const log = ctx.log.child({ node });
-  const decision = ctx.decisions.node(node);
   const state = ctx.caches.nodeStates.get(node);
+  // A write could not go out now anyway: do not compose (the pass that can write will).
+  const hold = state ? writeHold(node, state, ctx) : undefined;
+  if (hold !== undefined) {
+    fanOut(node, ctx);
+    return { requeueAfterMs: Math.max(1, Math.ceil(hold)) };
+  }
+  const decision = ctx.decisions.node(node);
   const gated = gateMembers(node, state, decision?.members ?? [], (key) => ctx.caches.reservations.get(key));
   for (const w of gated.waiting) log.debug('reservation not in the node spec yet', { reservation: w.key, why: w.why });
   let result: SyncResult = gated.waiting.length > 0 ? { requeueAfterMs: RETRY_GATED_MS } : undefined;
@@ -155,6 +169,25 @@ export async function reconcileNode(node: string, ctx: ControllerContext): Promi
   return result;
 }
 
+function writeCredit(last: NodeWriteRecord | undefined, now: number): number {
+  return last ? Math.min(NODE_WRITE_BURST, last.credit + (now - last.at) / NODE_WRITE_WINDOW_MS) : NODE_WRITE_BURST;
+}
+
+/** How long a spec write of this node must wait (undefined: it may go now). */
+function writeHold(node: string, state: APNodeState, ctx: ControllerContext): number | undefined {
+  const last = ctx.nodeWrites.get(node);
+  if (!last) return undefined;
+  if ((state.metadata.generation ?? 0) < last.generation) return STALE_RETRY_MS; // our last write is not in the cache yet
+  const now = ctx.now();
+  const credit = writeCredit(last, now);
+  if (credit < 1) return (1 - credit) * NODE_WRITE_WINDOW_MS;
+  // One spec generation may be in flight to the agent; a second waits (a while) for it to take
+  // the first, so a burst becomes a few large generations rather than many small ones.
+  const agentBehind = (state.status?.observedGeneration ?? 0) < last.previousGeneration;
+  if (agentBehind && now - last.at < AGENT_PACE_MS) return AGENT_PACE_MS - (now - last.at);
+  return undefined;
+}
+
 /** Writes the node spec if it differs; returns how long to wait before the next try, if it must wait. */
 async function writeSpec(node: string, state: APNodeState | undefined, composition: NodeComposition, ctx: ControllerContext, log: ControllerContext['log']): Promise<number | undefined> {
   const spec = composition.spec;
@@ -162,7 +195,7 @@ async function writeSpec(node: string, state: APNodeState | undefined, compositi
     if (composition.included.length === 0) return undefined;
     try {
       const created = await ctx.clients.nodeStates.create({ apiVersion: API_VERSION, kind: 'APNodeState', metadata: { name: node }, spec });
-      ctx.nodeWrites.set(node, { at: ctx.now(), generation: created.metadata.generation ?? 1 });
+      ctx.nodeWrites.set(node, { at: ctx.now(), generation: created.metadata.generation ?? 1, previousGeneration: 0, credit: NODE_WRITE_BURST - 1 });
       log.info('APNodeState created', { reservations: composition.included });
     } catch (err) {
       if (isAlreadyExists(err)) return STALE_RETRY_MS; // the informer brings it
@@ -172,28 +205,22 @@ async function writeSpec(node: string, state: APNodeState | undefined, compositi
   }
   if (sameSpec(state.spec, spec)) return undefined;
 
-  const now = ctx.now();
+  const hold = writeHold(node, state, ctx);
+  if (hold !== undefined) return hold;
   const last = ctx.nodeWrites.get(node);
-  if (last && (state.metadata.generation ?? 0) < last.generation) return STALE_RETRY_MS; // our last write is not in the cache yet
-  if (last) {
-    const sinceLast = now - last.at;
-    if (sinceLast < NODE_WRITE_WINDOW_MS) return NODE_WRITE_WINDOW_MS - sinceLast;
-    const agentBehind = (state.status?.observedGeneration ?? 0) < (state.metadata.generation ?? 0);
-    if (agentBehind && sinceLast < AGENT_PACE_MS) return AGENT_PACE_MS - sinceLast;
-  }
+  const credit = writeCredit(last, ctx.now());
 
   announceForcedMoves(ctx, composition);
-  // Guarded by the spec it was computed from (a JSON-patch `test`), not the resourceVersion:
-  // the agent's status writes change the latter every few seconds and must not make this fail.
-  const ops = state.spec
-    ? [
-        { op: 'test', path: '/spec', value: state.spec },
-        { op: 'replace', path: '/spec', value: spec },
-      ]
-    : [{ op: 'add', path: '/spec', value: spec }];
+  // Guarded by the spec it was computed from, not the resourceVersion (the agent's status writes
+  // change that every few seconds and must not make this fail): a JSON-patch `test` of the
+  // generation, which moves with every spec change and nothing else — or, without one, of the
+  // spec itself.
+  const generation = state.metadata.generation;
+  const guard = generation !== undefined ? { op: 'test', path: '/metadata/generation', value: generation } : { op: 'test', path: '/spec', value: state.spec };
+  const ops = state.spec ? [guard, { op: 'replace', path: '/spec', value: spec }] : [{ op: 'add', path: '/spec', value: spec }];
   try {
     const written = await ctx.clients.nodeStates.patch(node, ops, { strategy: PatchStrategy.JsonPatch });
-    ctx.nodeWrites.set(node, { at: ctx.now(), generation: written.metadata.generation ?? 0 });
+    ctx.nodeWrites.set(node, { at: ctx.now(), generation: written.metadata.generation ?? 0, previousGeneration: generation ?? 0, credit: credit - 1 });
   } catch (err) {
     // The stored spec is not the one this was computed from: the informer brings it, and the
     // node is decided again from it.

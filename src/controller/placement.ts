@@ -4,9 +4,10 @@
 //
 // Order of decisions (each one deterministic, so every reconciler reaches the same answer):
 //  1. validate every spec (validate.ts);
-//  2. placements already recorded in status (Scheduled=True) are sticky — they hold their
-//     queues (a request-based reservation never moves by itself; a claimed one keeps its old
-//     placement while its spec asks for something else; a deleting one holds until released);
+//  2. placements already recorded in status (Scheduled=True) or in the node spec are sticky (a
+//     request-based reservation never moves by itself; a claimed one keeps its old placement
+//     while its spec asks for something else; a deleting one holds until released); those the
+//     node spec serves hold their queues against newcomers, older or not;
 //  3. explicit nodeName placements are checked on their node, then conflicts are resolved among
 //     them and the recorded ones (conflicts.ts: holders keep, then the older wins);
 //  4. the rest are scheduled oldest first (schedule.ts), each seeing the queues held so far;
@@ -191,8 +192,13 @@ export function preDecide(
     return { d, pending: false };
   }
   if (recorded && placementFits(verdict.spec, recorded)) {
+    // It keeps its queues against any newcomer only once the node spec gives them to it: the
+    // node spec, written by one serialized writer per node, is the one authority on who holds
+    // a queue. A placement recorded in status alone (a lagging cache may have written two such
+    // records for one queue) is sticky, but contested by age like any other.
+    const held = inSpec !== undefined && inSpec.node === recorded.node && sameApqns(inSpec.apqns, recorded.apqns);
     d.standing = { kind: 'holds', ...recorded };
-    return { d, want: { reservation: r, node: recorded.node, apqns: recorded.apqns.map(formatApqn), holding: true }, pending: false };
+    return { d, want: { reservation: r, node: recorded.node, apqns: recorded.apqns.map(formatApqn), holding: held }, pending: false };
   }
   return { d, pending: true };
 }

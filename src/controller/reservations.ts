@@ -18,8 +18,8 @@ import { desiredStatus, judgeReservation, type ReservationEvent, type Reservatio
 
 /** How long a progress-only status change waits for the next one (usually Ready). */
 export const PROGRESS_WAIT_MS = 2_000;
-/** A status write that lost to another writer looks again once the informer has the newer copy. */
-const CONFLICT_RETRY_MS = 100;
+/** A status write that lost to another writer: the informer's event for the newer copy brings it back; this is the safety net. */
+const CONFLICT_RETRY_MS = 1_000;
 
 /** The decision and its judgement for the reservation as cached (undefined: not in the cache). */
 export function judge(ctx: ControllerContext, key: string): { d: ReservationDecision; judgement: ReservationJudgement } | undefined {

@@ -20,7 +20,7 @@ function summary(s: Standing): string {
 
 const node = state('n', threeCards);
 
-const cases: Array<{ why: string; reservations: ReturnType<typeof res>[]; claims?: ReturnType<typeof claim>[]; expected: Record<string, string> }> = [
+const cases: Array<{ why: string; reservations: ReturnType<typeof res>[]; claims?: ReturnType<typeof claim>[]; states?: ReturnType<typeof state>[]; expected: Record<string, string> }> = [
   {
     why: 'explicit placements on one queue: the older holds, the newer waits naming it',
     reservations: [
@@ -30,12 +30,21 @@ const cases: Array<{ why: string; reservations: ReturnType<typeof res>[]; claims
     expected: { 'ns/a': 'holds n 05.0004,05.0005', 'ns/b': 'conflict QueueHeld ns/a' },
   },
   {
-    why: 'a recorded holder keeps its queues against an older reservation that now wants them',
+    why: 'a holder the node spec serves keeps its queues against an older reservation that now wants them',
     reservations: [
       res('old', { nodeName: 'n', apqns: ['06.0001'] }, { age: 60 }),
       res('new', { nodeName: 'n', apqns: ['06.0001'] }, { age: 1, status: placed('n', ['06.0001']) }),
     ],
+    states: [state('n', threeCards, { spec: { mdevs: [{ uuid: 'u', reservation: 'ns/new', adapters: ['06'], domains: ['0001'], controlDomains: [] }] } })],
     expected: { 'ns/new': 'holds n 06.0001', 'ns/old': 'conflict QueueHeld ns/new' },
+  },
+  {
+    why: 'a placement recorded in status only (the node spec does not serve it yet) is contested by age: the older wins',
+    reservations: [
+      res('old', { nodeName: 'n', apqns: ['06.0001'] }, { age: 60 }),
+      res('new', { nodeName: 'n', apqns: ['06.0001'] }, { age: 1, status: placed('n', ['06.0001']) }),
+    ],
+    expected: { 'ns/old': 'holds n 06.0001', 'ns/new': 'conflict QueueHeld ns/old' },
   },
   {
     why: 'request-based reservations are placed oldest first on disjoint queues',
@@ -101,7 +110,7 @@ const cases: Array<{ why: string; reservations: ReturnType<typeof res>[]; claims
 
 for (const c of cases) {
   test(c.why, (t) => {
-    const decision = decideCluster(view({ reservations: c.reservations, claims: c.claims ?? [], states: [node] }));
+    const decision = decideCluster(view({ reservations: c.reservations, claims: c.claims ?? [], states: c.states ?? [node] }));
     const got = Object.fromEntries([...decision.reservations].map(([k, d]) => [k, summary(d.standing)]));
     t.deepEqual(got, c.expected);
   });

@@ -1,6 +1,8 @@
 // The controller with the REAL agent (src/commands/agent.ts) on the simulated AP bus model:
 // the controller↔agent contract end to end, through the real API server.
 import test from 'ava';
+import * as k8s from '@kubernetes/client-node';
+import type { APQNReservation } from '../../src/api/types.js';
 import { ApBusModel, SystemClock } from '../../src/apbus/model/index.js';
 import { topologyFromObject } from '../../src/apbus/topology.js';
 import { startAgent } from '../../src/commands/agent.js';
@@ -85,4 +87,30 @@ test('real agent, driver_override (6.19): queues move one by one and come back o
   await waitUntil('the reservation to be gone', async () => ((await h.reservation('vm')) ? undefined : true), 60_000);
   t.is(m.queueDriver(5, 4), 'cex4queue');
   t.is(m.queueDriver(6, 4), 'cex4queue');
+});
+
+test('real agent, inUsePolicy Force, nothing displaced: the reservation is written twice in all — its finalizer, then its status once, Ready', async (t) => {
+  const h = await harness(t);
+  const m = model(h.node('a'), '6.10');
+  await realAgent(t, h, 'a', m);
+  await h.controller();
+  const seen: Array<{ ready: string; status: unknown }> = [];
+  const watch = await new k8s.Watch(kubeConfig()).watch(
+    h.clients.reservations.path(h.ns),
+    {},
+    (type, obj: APQNReservation) => {
+      if (type === 'MODIFIED') seen.push({ ready: condition(obj, 'Ready')?.status ?? 'no status', status: obj.status ?? null });
+    },
+    () => undefined,
+  );
+  t.teardown(() => watch.abort());
+  // Domain 0004 on every card: clearing its aqmask bit moves exactly these queues.
+  await h.reserve('forced', { nodeName: h.node('a'), apqns: ['05.0004', '06.0004', '07.0004'], inUsePolicy: 'Force' });
+  await h.waitFor('forced', 'Ready', 'True');
+  await new Promise((resolve) => setTimeout(resolve, 2_500));
+  t.deepEqual(
+    seen.map((s) => s.ready),
+    ['no status', 'True'],
+    `every write after the create: ${JSON.stringify(seen.map((s) => s.status), null, 1)}`,
+  );
 });
