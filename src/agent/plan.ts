@@ -298,11 +298,15 @@ class Planner {
 
     if (!b.host) {
       const moves = this.facts.queuesIn(b.kind, b.bit).filter((q) => q.driver === 'cex4queue');
-      const reservations = new Set(this.reservationsUsing(b.kind, b.bit));
+      // The reservations this clear is for: those whose queues it moves. A reservation whose
+      // queues an earlier bit already moved (the plan now frees them by this one instead) waits
+      // for nothing here and stays as it is.
+      const movedFor = new Set<string>();
       for (const q of moves) {
         const intent = this.wanted.intents.get(q.apqn.adapter * 256 + q.apqn.domain);
-        if (intent) reservations.add(intent.reservation);
+        if (intent) movedFor.add(intent.reservation);
       }
+      const reservations = movedFor.size > 0 ? movedFor : new Set(this.reservationsUsing(b.kind, b.bit));
       const item = { ...base, reservations: [...reservations].sort(), satisfied: false, difference };
       const block = this.overrideBlock(`clearing ${what}`);
       if (block) return { ...item, block };
@@ -311,9 +315,22 @@ class Planner {
 
     // Setting a bit gives the host every APQN of that row/column (6.19: checked against all
     // 256 of the other dimension): none may be in any mdev (the kernel says EBUSY).
-    const other = b.kind === 'apmask' ? this.facts.inv.aqmask : this.facts.inv.apmask;
+    const otherKind = b.kind === 'apmask' ? 'aqmask' : 'apmask';
+    const other = this.facts.inv[otherKind];
     const span = this.facts.strictInUseCheck ? Array.from({ length: 256 }, (_, i) => i) : other.bits();
-    const holders = b.kind === 'apmask' ? this.facts.holders([b.bit], span) : this.facts.holders(span, [b.bit]);
+    const holdersOf = (ids: number[]) => (b.kind === 'apmask' ? this.facts.holders([b.bit], ids) : this.facts.holders(ids, [b.bit]));
+    // The kernel (6.10: ap_bus.c's in-use check of the APQNs a mask write gives the default
+    // driver) looks at the other mask as it is then. Where the spec also clears the other
+    // mask's bits that make the overlap, that clear goes first (PRIORITY.toVfio): this waits
+    // for it. 6.19 checks all 256 ids whatever the other mask says.
+    const afterClears = this.facts.strictInUseCheck ? span : span.filter((id) => this.#specBit.get(`${otherKind}:${id}`) !== false);
+    const remaining = holdersOf(afterClears);
+    if (remaining.length === 0 && afterClears.length < span.length && holdersOf(span).length > 0) {
+      const cleared = span.filter((id) => !afterClears.includes(id)).map((id) => formatMaskBit(otherKind, id));
+      const item = { ...base, reservations: [], satisfied: false, difference };
+      return { ...item, block: { kind: 'waiting', message: `setting ${what} waits for ${otherKind} ${cleared.slice(0, 3).join(', ')}${cleared.length > 3 ? ' …' : ''} to be cleared first` } };
+    }
+    const holders = remaining;
     const reservations = holders.map((h) => this.releases.get(h.mdev.uuid) ?? this.#specMdevs.get(h.mdev.uuid)?.reservation).filter((r): r is string => !!r);
     const item = { ...base, reservations: [...new Set(reservations)].sort(), satisfied: false, difference };
     const block = worst([...this.holderBlocks(holders, `setting ${what}`), ...[this.overrideBlock(`setting ${what}`)].filter((x): x is Block => !!x)]);

@@ -3,7 +3,7 @@
 // The reconcile loop offers a fresh status after every pass (every rescan, 2 s by default);
 // this writer decides whether the API server needs to hear it:
 //   - a change a reader acts on (conditions, masks, drivers, mdevs, reservation phases, card
-//     states, observedGeneration …) is written promptly: two at once after a quiet spell (a new
+//     states, observedGeneration …) is written promptly: three at once after a quiet spell (a new
 //     spec right after a release is not held up), then bursts coalesced to one write per
 //     minIntervalMs (a token bucket);
 //   - except a status the loop says is short-lived (offer's settlesAtMs: an in-use check that
@@ -28,9 +28,9 @@ import { writeStatus } from '../k8s/status.js';
 import { logger, type Logger } from '../log.js';
 
 export const DEFAULT_HEARTBEAT_MS = 10_000;
-const DEFAULT_MIN_INTERVAL_MS = 250;
+const DEFAULT_MIN_INTERVAL_MS = 100;
 /** Significant writes allowed at once after a quiet spell. */
-const WRITE_BURST = 2;
+const WRITE_BURST = 3;
 /** A short-lived status is held this long past its settlesAtMs: the pass due then has to run. */
 const DEFAULT_SETTLE_GRACE_MS = 500;
 /** …and never longer than this since the last write (a chain of short-lived statuses). */

@@ -18,6 +18,8 @@ import { desiredStatus, judgeReservation, type ReservationEvent, type Reservatio
 
 /** How long a progress-only status change waits for the next one (usually Ready). */
 export const PROGRESS_WAIT_MS = 2_000;
+/** ... and at most, while the node spec or the agent has not taken the reservation yet. */
+export const PROGRESS_WAIT_MAX_MS = 10_000;
 /** A status write that lost to another writer: the informer's event for the newer copy brings it back; this is the safety net. */
 const CONFLICT_RETRY_MS = 1_000;
 
@@ -58,6 +60,15 @@ function progressOnly(r: APQNReservation, d: ReservationDecision, j: Reservation
   if (recorded && recorded.node === d.standing.node && sameApqns(recorded.apqns, d.standing.apqns)) return true;
   const displaced = ctx.decisions.node(d.standing.node)?.composition.displaced.get(d.key) ?? [];
   return displaced.length === 0 && fixedBySpec(r, d.standing.node, d.standing.apqns);
+}
+
+/** The node spec does not serve the reservation yet, or its agent has not taken the spec that does. */
+function inPipeline(ctx: ControllerContext, d: ReservationDecision): boolean {
+  if (d.standing.kind !== 'holds' || d.spec?.driver !== 'vfio_ap') return false; // a host reservation has no spec entry of its own
+  const state = ctx.caches.nodeStates.get(d.standing.node);
+  if (!state) return true;
+  const named = (state.spec?.mdevs ?? []).some((m) => m.reservation === d.key) || (state.spec?.queues ?? []).some((q) => q.reservation === d.key);
+  return !named || (state.status?.observedGeneration ?? 0) < (state.metadata.generation ?? 0);
 }
 
 export async function reconcileReservation(key: string, ctx: ControllerContext): Promise<SyncResult> {
@@ -103,8 +114,10 @@ export async function reconcileReservation(key: string, ctx: ControllerContext):
   if (progressOnly(r, d, judgement, ctx)) {
     const since = ctx.progressSince.get(key) ?? now;
     ctx.progressSince.set(key, since);
-    const left = since + PROGRESS_WAIT_MS - now;
-    if (left > 0) return { requeueAfterMs: left };
+    // While the operator's own pipeline still has it (the node spec does not name it yet, or
+    // the agent has not taken that spec), "waiting for the agent" says nothing new: wait longer.
+    const left = since + (inPipeline(ctx, d) ? PROGRESS_WAIT_MAX_MS : PROGRESS_WAIT_MS) - now;
+    if (left > 0) return { requeueAfterMs: Math.min(left, PROGRESS_WAIT_MS) };
   }
   ctx.progressSince.delete(key);
 

@@ -222,3 +222,32 @@ test('journal gone (a new node, or the file removed): an mdev not in the spec is
   t.false(r.synced, 'the bit cannot be set while that mdev holds the column');
   t.like(r.status.mdevs?.[0], { uuid: UUID_A, owned: false });
 });
+
+test('the plan switches from domain bits to the adapter bit under a kept mdev: the adapter is cleared first, then the domain bits go back, and the kept reservation stays Applied throughout — never a SpecConflict (6.10 checks the APQNs a mask write gives the host against the other mask as it is then)', (t) => {
+  // One card, four domains: ns/a holds 0000-0001 by their domain bits; ns/b takes 0002-0003 and
+  // the plan frees all four by the adapter bit instead (a tie), giving the domain bits back.
+  const node = new SimNode({ cards: [{ id: '05', type: 'CEX8P', domains: ['0000', '0001', '0002', '0003'] }] });
+  const a = mdevIntent(UUID_A, 'ns/a', ['05'], ['0000', '0001']);
+  const b = mdevIntent(UUID_B, 'ns/b', ['05'], ['0002', '0003']);
+  const queuesA = ['05.0000', '05.0001'].map((q) => intent(q, 'ns/a'));
+  const queuesB = ['05.0002', '05.0003'].map((q) => intent(q, 'ns/b'));
+  node.converge({ aqmask: [{ id: '0000', host: false }, { id: '0001', host: false }], queues: queuesA, mdevs: [a] }, fast);
+  const switched: NodeStateSpec = {
+    apmask: [{ id: '05', host: false }],
+    aqmask: [{ id: '0000', host: true, original: true }, { id: '0001', host: true, original: true }],
+    queues: [...queuesA, ...queuesB],
+    mdevs: [a, b],
+  };
+  const order: string[] = [];
+  // The default in-use check (two looks a second apart) holds the adapter's host queues for a pass.
+  const results = node.converge(switched, { stepSeconds: 1, pass: { onStep: (_i, s) => order.push(s) } });
+  t.deepEqual(order.slice(0, 2), ['apmask clear 05', 'aqmask set 0000,0001']);
+  t.true(results.length > 1, 'the in-use check took more than one pass');
+  for (const r of results) {
+    t.notRegex(JSON.stringify(r.status.reservations ?? []), /Failed|SpecConflict/, 'no pass reports a conflict');
+    t.like(reservationOf(r.status, 'ns/a'), { phase: 'Applied' }, 'the kept reservation is never reported as anything else');
+  }
+  t.like(reservationOf(results[results.length - 1]!.status, 'ns/b'), { phase: 'Applied' });
+  t.deepEqual(node.lines(`${MATRIX}/${UUID_A}/guest_matrix`), ['05.0000', '05.0001'], 'the guest kept its queues throughout');
+  t.deepEqual(busDiffers(node, switched), []);
+});
