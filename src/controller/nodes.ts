@@ -36,7 +36,7 @@ const RETRY_GATED_MS = 5_000;
  * release is not held up), then one per NODE_WRITE_WINDOW_MS; what arrives meanwhile goes out
  * together in the next write.
  */
-export const NODE_WRITE_WINDOW_MS = 100;
+export const NODE_WRITE_WINDOW_MS = 200;
 export const NODE_WRITE_BURST = 3;
 /** While the agent has not taken the spec before the last one, the next waits for it this long at most. */
 export const AGENT_PACE_MS = 1_000;
