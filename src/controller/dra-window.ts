@@ -4,8 +4,8 @@
 // becoming Ready on one node thus costs one write per window, not one per reservation, and the
 // API server and the scheduler's slice informer see a few updates instead of hundreds.
 
-/** Default window: a burst's tail shows up within a second (slices are not on the path to Ready). */
-export const DEFAULT_PUBLISH_WINDOW_MS = 1_000;
+/** Default window: a burst's tail shows up within two seconds (slices are not on the path to Ready; an idle node publishes at once). */
+export const DEFAULT_PUBLISH_WINDOW_MS = 2_000;
 
 export class PublishWindow {
   private readonly openedAt = new Map<string, number>();

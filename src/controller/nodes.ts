@@ -36,7 +36,7 @@ const RETRY_GATED_MS = 5_000;
  * release is not held up), then one per NODE_WRITE_WINDOW_MS; what arrives meanwhile goes out
  * together in the next write.
  */
-export const NODE_WRITE_WINDOW_MS = 200;
+export const NODE_WRITE_WINDOW_MS = 100;
 export const NODE_WRITE_BURST = 3;
 /** While the agent has not taken the spec before the last one, the next waits for it this long at most. */
 export const AGENT_PACE_MS = 1_000;
@@ -181,9 +181,11 @@ function writeHold(node: string, state: APNodeState, ctx: ControllerContext): nu
   const now = ctx.now();
   const credit = writeCredit(last, now);
   if (credit < 1) return (1 - credit) * NODE_WRITE_WINDOW_MS;
-  // One spec generation may be in flight to the agent; a second waits (a while) for it to take
-  // the first, so a burst becomes a few large generations rather than many small ones.
-  const agentBehind = (state.status?.observedGeneration ?? 0) < last.previousGeneration;
+  // After a quiet spell one spec generation may be in flight to the agent (a new reservation
+  // right after a release is not held up); once writes come often, the next waits (a while) for
+  // the agent to take the last, so a burst becomes a few large generations, not many small ones.
+  const busy = credit < NODE_WRITE_BURST - 1;
+  const agentBehind = (state.status?.observedGeneration ?? 0) < (busy ? last.generation : last.previousGeneration);
   if (agentBehind && now - last.at < AGENT_PACE_MS) return AGENT_PACE_MS - (now - last.at);
   return undefined;
 }
