@@ -21,6 +21,7 @@ import { boundClaimOf, byAge, type ClusterView } from './cluster-view.js';
 import { mdevUuidFor } from './mdev-uuid.js';
 import type { NodeComposition, NodeMember } from './node-spec.js';
 import {
+  candidateOf,
   composeNode,
   heldQueues,
   homeOf,
@@ -33,7 +34,6 @@ import {
   type ReservationDecision,
   type Standing,
 } from './placement.js';
-import { bindingModeOf } from './node-spec.js';
 import type { NodeCandidate } from './schedule.js';
 
 export interface NodeDecision {
@@ -455,15 +455,7 @@ export class DecisionCache {
 
   private candidate(name: string): NodeCandidate | undefined {
     const state = this.nodeStates.get(name);
-    if (!state) return undefined;
-    const candidate: NodeCandidate = {
-      name,
-      labels: this.nodeLabels.get(name) ?? {},
-      spec: { ...(state.spec ?? {}), bindingMode: bindingModeOf(state) },
-    };
-    // A node whose agent has never written inventory cannot be scheduled on.
-    if (state.status?.cards) candidate.status = state.status;
-    return candidate;
+    return state ? candidateOf(state, this.nodeLabels.get(name)) : undefined;
   }
 
   private candidates(): NodeCandidate[] {

@@ -120,14 +120,15 @@ function recordedSpec(r: APQNReservation): ValidSpec {
 }
 
 export function nodeCandidates(view: ClusterView): NodeCandidate[] {
-  return [...view.nodeStates.values()].map((state) => candidateOf(view, state));
+  return [...view.nodeStates.values()].map((state) => candidateOf(state, view.nodeLabels.get(state.metadata.name ?? '')));
 }
 
-function candidateOf(view: ClusterView, state: APNodeState): NodeCandidate {
+/** A node as the scheduler sees it: its labels, its spec (owned bits count as applied) and its report. */
+export function candidateOf(state: APNodeState, labels: Readonly<Record<string, string>> | undefined): NodeCandidate {
   const name = state.metadata.name ?? '';
   const candidate: NodeCandidate = {
     name,
-    labels: view.nodeLabels.get(name) ?? {},
+    labels: labels ?? {},
     spec: { ...(state.spec ?? {}), bindingMode: bindingModeOf(state) },
   };
   // A node whose agent has never written inventory cannot be scheduled on.

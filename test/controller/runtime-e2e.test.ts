@@ -1,13 +1,11 @@
 // The controller with the REAL agent (src/commands/agent.ts) on the simulated AP bus model:
 // the controller↔agent contract end to end, through the real API server.
 import test from 'ava';
-import * as k8s from '@kubernetes/client-node';
-import type { APQNReservation } from '../../src/api/types.js';
 import { ApBusModel, SystemClock } from '../../src/apbus/model/index.js';
 import { topologyFromObject } from '../../src/apbus/topology.js';
 import { startAgent } from '../../src/commands/agent.js';
 import { kubeConfig } from '../support/cluster.js';
-import { condition, harness, type Harness, waitUntil } from './runtime-support.js';
+import { condition, harness, type Harness, waitUntil, watchReservationWrites } from './runtime-support.js';
 
 function model(name: string, kernel: '6.10' | '6.19'): ApBusModel {
   const topology = topologyFromObject({
@@ -94,16 +92,7 @@ test('real agent, inUsePolicy Force, nothing displaced: the reservation is writt
   const m = model(h.node('a'), '6.10');
   await realAgent(t, h, 'a', m);
   await h.controller();
-  const seen: Array<{ ready: string; status: unknown }> = [];
-  const watch = await new k8s.Watch(kubeConfig()).watch(
-    h.clients.reservations.path(h.ns),
-    {},
-    (type, obj: APQNReservation) => {
-      if (type === 'MODIFIED') seen.push({ ready: condition(obj, 'Ready')?.status ?? 'no status', status: obj.status ?? null });
-    },
-    () => undefined,
-  );
-  t.teardown(() => watch.abort());
+  const seen = await watchReservationWrites(t, h);
   // Domain 0004 on every card: clearing its aqmask bit moves exactly these queues.
   await h.reserve('forced', { nodeName: h.node('a'), apqns: ['05.0004', '06.0004', '07.0004'], inUsePolicy: 'Force' });
   await h.waitFor('forced', 'Ready', 'True');

@@ -1,32 +1,21 @@
 // The controller against the real API server with a fake agent: the happy path to Ready, and
 // validation that leaves the node alone.
 import test from 'ava';
-import * as k8s from '@kubernetes/client-node';
 import { RESERVATION_FINALIZER } from '../../src/api/types.js';
-import { kubeConfig } from '../support/cluster.js';
-import { condition, harness, twoCardNode } from './runtime-support.js';
+import { condition, harness, twoCardNode, watchReservationWrites } from './runtime-support.js';
 
 test('a vfio_ap reservation becomes Ready with its mdev, matrix and displaced queues reported', async (t) => {
   const h = await harness(t);
   const agent = await h.agent('a', twoCardNode);
   await h.controller();
   // Count the controller's writes to the reservation (every MODIFIED event is one).
-  const writes: string[] = [];
-  const watch = await new k8s.Watch(kubeConfig()).watch(
-    h.clients.reservations.path(h.ns),
-    {},
-    (type, obj: { status?: { conditions?: Array<{ type: string; status: string }> } }) => {
-      if (type === 'MODIFIED') writes.push(obj.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'no status');
-    },
-    () => undefined,
-  );
-  t.teardown(() => watch.abort());
+  const seen = await watchReservationWrites(t, h);
   await h.reserve('payments', { nodeName: h.node('a'), apqns: ['05.0004', '06.0004'], controlDomains: ['0004'] });
 
   const r = await h.waitFor('payments', 'Ready', 'True');
   // Heartbeats keep arriving (every 500 ms) and each one re-runs the reconcilers: none may write.
   await new Promise((resolve) => setTimeout(resolve, 2_000));
-  t.deepEqual(writes, ['no status', 'False', 'True'], 'finalizer, placement, Ready: three writes and no more');
+  t.deepEqual(seen.map((w) => w.ready), ['no status', 'False', 'True'], 'finalizer, placement, Ready: three writes and no more');
   t.deepEqual(r.metadata.finalizers, [RESERVATION_FINALIZER]);
   t.is(r.status?.nodeName, h.node('a'));
   t.deepEqual(r.status?.apqns, ['05.0004', '06.0004']);
@@ -64,21 +53,12 @@ test('a placement its spec fixes that displaces no host queue is Ready in two wr
   const h = await harness(t);
   await h.agent('a', twoCardNode);
   await h.controller();
-  const writes: string[] = [];
-  const watch = await new k8s.Watch(kubeConfig()).watch(
-    h.clients.reservations.path(h.ns),
-    {},
-    (type, obj: { status?: { conditions?: Array<{ type: string; status: string }> } }) => {
-      if (type === 'MODIFIED') writes.push(obj.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'no status');
-    },
-    () => undefined,
-  );
-  t.teardown(() => watch.abort());
+  const seen = await watchReservationWrites(t, h);
   // Domain 0004 of every card: clearing its aqmask bit moves exactly these three queues.
   await h.reserve('whole-domain', { nodeName: h.node('a'), apqns: ['05.0004', '06.0004', '07.0004'] });
   const r = await h.waitFor('whole-domain', 'Ready', 'True');
   await new Promise((resolve) => setTimeout(resolve, 2_500));
-  t.deepEqual(writes, ['no status', 'True'], 'finalizer, then Ready: the progress in between was never written on its own');
+  t.deepEqual(seen.map((w) => w.ready), ['no status', 'True'], 'finalizer, then Ready: the progress in between was never written on its own');
   t.is(r.status?.displacedQueues, undefined);
   for (const type of ['Accepted', 'Scheduled', 'Bound', 'Ready']) t.is(condition(r, type)?.status, 'True', type);
 });

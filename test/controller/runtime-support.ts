@@ -3,6 +3,7 @@
 // namespace and its own nodes, named `<namespace>-<suffix>`), fake agents, and waiting for
 // conditions the way `kubectl wait` does.
 import type { ExecutionContext } from 'ava';
+import * as k8s from '@kubernetes/client-node';
 import type { APQNClaim, APQNReservation, ClaimSpec, Condition, ReservationSpec } from '../../src/api/types.js';
 import { API_VERSION } from '../../src/api/types.js';
 import { startController, type RunningController, type StartControllerOptions } from '../../src/commands/controller.js';
@@ -114,3 +115,21 @@ export const twoCardNode: Omit<FakeAgentOptions, 'kubeConfig' | 'node'> = {
   ],
   heartbeatMs: 500,
 };
+
+/**
+ * Every write to the namespace's reservations after their create, as the watch sees it (each
+ * MODIFIED event is one write): the Ready status it left, and the whole status for messages.
+ */
+export async function watchReservationWrites(t: ExecutionContext, h: Harness): Promise<Array<{ ready: string; status: unknown }>> {
+  const seen: Array<{ ready: string; status: unknown }> = [];
+  const watch = await new k8s.Watch(kubeConfig()).watch(
+    h.clients.reservations.path(h.ns),
+    {},
+    (type, obj: APQNReservation) => {
+      if (type === 'MODIFIED') seen.push({ ready: condition(obj, 'Ready')?.status ?? 'no status', status: obj.status ?? null });
+    },
+    () => undefined,
+  );
+  t.teardown(() => watch.abort());
+  return seen;
+}
