@@ -152,14 +152,12 @@ test('the agent killed after the mask write, before any status said so; the spec
   await settlesAsBefore(t, name, model, before, versions);
 });
 
-test('issue 2.2: create → delete at once, five times (Force, one queue, 6.10, the real controller): the bus ends as it began', async (t) => {
-  const ns = await testNamespace(t, 'race');
+/** A simulated node whose agent's status writes can be held (StatusGate), with the real controller scoped to it. */
+async function gatedNodeWithController(t: ExecutionContext, tag: string) {
+  const ns = await testNamespace(t, tag);
   const name = `${ns}-a`;
   const model = simulatedModel(name, cards);
   const before = busOf(model);
-  // The window: the agent applied the spec, but its status saying so has not reached the
-  // controller when the delete arrives (a busy node, a slow API server). The controller then
-  // composes the release against a status that still shows the bit set, and drops the bit.
   const gate = new StatusGate(kubeConfig(), NodeStateType);
   const agent = await agentFor(t, model, name, { nodeStates: gate });
   await agent.ready();
@@ -169,7 +167,14 @@ test('issue 2.2: create → delete at once, five times (Force, one queue, 6.10, 
     log: logger('controller', { test: ns }),
   });
   t.teardown(() => controller.stop());
-  const clients = operatorClients(kubeConfig());
+  return { ns, name, model, before, gate, agent, clients: operatorClients(kubeConfig()) };
+}
+
+test('issue 2.2: create → delete at once, five times (Force, one queue, 6.10, the real controller): the bus ends as it began', async (t) => {
+  // The window: the agent applied the spec, but its status saying so has not reached the
+  // controller when the delete arrives (a busy node, a slow API server). The controller then
+  // composes the release against a status that still shows the bit set, and drops the bit.
+  const { ns, name, model, before, gate, clients } = await gatedNodeWithController(t, 'race');
 
   for (let i = 0; i < 5; i++) {
     const vm = `vm${i}`;
@@ -201,20 +206,7 @@ test('issue 2.2: create → delete at once, five times (Force, one queue, 6.10, 
 });
 
 test('the real controller keeps the finalizer while the agent still owes the bit back (Releasing), and lets go once it is restored', async (t) => {
-  const ns = await testNamespace(t, 'race-fin');
-  const name = `${ns}-a`;
-  const model = simulatedModel(name, cards);
-  const before = busOf(model);
-  const gate = new StatusGate(kubeConfig(), NodeStateType);
-  const agent = await agentFor(t, model, name, { nodeStates: gate });
-  await agent.ready();
-  const controller = await startController({
-    kubeConfig: kubeConfig(),
-    scope: { namespace: ns, nodes: (n) => n === name },
-    log: logger('controller', { test: ns }),
-  });
-  t.teardown(() => controller.stop());
-  const clients = operatorClients(kubeConfig());
+  const { ns, name, model, before, gate, clients, agent } = await gatedNodeWithController(t, 'race-fin');
 
   gate.mode = 'hold';
   await clients.reservations.create({
