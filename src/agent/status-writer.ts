@@ -23,7 +23,7 @@
 import type { APNodeState, NodeStateStatus } from '../api/types.js';
 import { realClock, formatMicroTime, parseApiTime, type Clock, type Timer } from '../k8s/clock.js';
 import { describeError, isConflict, isInvalid, isNotFound, type CustomResourceClient } from '../k8s/client.js';
-import { deepEqual } from '../k8s/merge-patch.js';
+import { classifyStatusDifference as classifyDifference } from '../api/node-status.js';
 import { writeStatus } from '../k8s/status.js';
 import { logger, type Logger } from '../log.js';
 
@@ -97,25 +97,9 @@ export interface StatusWriterStats {
   lastWriteMs?: number;
 }
 
-type Difference = 'none' | 'counters' | 'significant';
-
-/** Status of a queue list without the host counters, for "did anything but counters change?". */
-function withoutCounters(status: NodeStateStatus): NodeStateStatus {
-  if (!status.queues) return status;
-  return { ...status, queues: status.queues.map((q) => ({ ...q, requestCount: 0, requestsInFlight: 0 })) };
-}
-
-function withoutHeartbeat(status: NodeStateStatus | undefined): NodeStateStatus {
-  const { heartbeatTime: _h, ...rest } = status ?? {};
-  return rest;
-}
-
-export function classifyDifference(stored: NodeStateStatus | undefined, wanted: NodeStateStatus): Difference {
-  const a = withoutHeartbeat(stored);
-  const b = withoutHeartbeat(wanted);
-  if (deepEqual(a, b)) return 'none';
-  return deepEqual(withoutCounters(a), withoutCounters(b)) ? 'counters' : 'significant';
-}
+// What changed between two statuses (none, host counters only, or something a reader acts on):
+// the same rule the controller uses to ignore heartbeats and counters.
+export { classifyStatusDifference as classifyDifference } from '../api/node-status.js';
 
 // The CRD's bound on messages (crds/ap.s390x.io_apnodestates.yaml): a status that breaks
 // them is refused whole (422), so over-long sentences are cut here rather than lose the write.

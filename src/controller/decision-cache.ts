@@ -18,6 +18,7 @@ import type { APNodeState, APQNClaim, APQNReservation } from '../api/types.js';
 import { reservationKey } from '../api/types.js';
 import { deepEqual } from '../k8s/merge-patch.js';
 import { boundClaimOf, byAge, type ClusterView } from './cluster-view.js';
+import { SetIndex } from '../util/set-index.js';
 import { mdevUuidFor } from './mdev-uuid.js';
 import type { NodeComposition, NodeMember } from './node-spec.js';
 import {
@@ -53,19 +54,19 @@ const POOL = '';
 export class DecisionCache {
   private readonly reservations = new Map<string, APQNReservation>();
   private readonly claims = new Map<string, APQNClaim>();
-  private readonly claimsByReservation = new Map<string, Set<string>>();
+  private readonly claimsByReservation = new SetIndex<string, string>();
   private readonly nodeStates = new Map<string, APNodeState>();
   private readonly nodeLabels = new Map<string, Readonly<Record<string, string>>>();
   /** node -> reservations whose spec.nodeName or status.nodeName names it. */
-  private readonly named = new Map<string, Set<string>>();
+  private readonly named = new SetIndex<string, string>();
   /** reservation key -> nodes whose spec names it in an mdev (normally one). */
-  private readonly specIndex = new Map<string, Set<string>>();
+  private readonly specIndex = new SetIndex<string, string>();
 
   private readonly validated = new Map<string, { version: string; verdict: ReturnType<typeof validateReservation> }>();
   private readonly uuids = new Map<string, string>();
 
   private readonly homes = new Map<string, string | undefined>();
-  private readonly partitions = new Map<string, Set<string>>();
+  private readonly partitions = new SetIndex<string, string>();
   private readonly pool = new Set<string>();
   /** reservation key -> node where step 4 placed it. */
   private stepFour = new Map<string, string>();
@@ -101,11 +102,7 @@ export class DecisionCache {
     const key = reservationKey(r);
     this.unname(key, this.reservations.get(key));
     this.reservations.set(key, r);
-    for (const node of namedNodes(r)) {
-      let set = this.named.get(node);
-      if (!set) this.named.set(node, (set = new Set()));
-      set.add(key);
-    }
+    for (const node of namedNodes(r)) this.named.add(node, key);
     this.dirtyReservations.add(key);
   }
 
@@ -120,11 +117,7 @@ export class DecisionCache {
 
   private unname(key: string, r: APQNReservation | undefined): void {
     if (!r) return;
-    for (const node of namedNodes(r)) {
-      const set = this.named.get(node);
-      set?.delete(key);
-      if (set?.size === 0) this.named.delete(node);
-    }
+    for (const node of namedNodes(r)) this.named.remove(node, key);
   }
 
   setClaim(claim: APQNClaim): void {
@@ -133,9 +126,7 @@ export class DecisionCache {
     this.claims.set(key, claim);
     const target = claimTarget(claim);
     if (!target) return;
-    let set = this.claimsByReservation.get(target);
-    if (!set) this.claimsByReservation.set(target, (set = new Set()));
-    set.add(key);
+    this.claimsByReservation.add(target, key);
     this.dirtyReservations.add(target);
   }
 
@@ -145,15 +136,13 @@ export class DecisionCache {
     this.claims.delete(key);
     const target = claimTarget(old);
     if (!target) return;
-    const set = this.claimsByReservation.get(target);
-    set?.delete(key);
-    if (set?.size === 0) this.claimsByReservation.delete(target);
+    this.claimsByReservation.remove(target, key);
     this.dirtyReservations.add(target);
   }
 
   /** Claims naming a reservation (any phase), by reservation key. */
   claimsNaming(reservation: string): APQNClaim[] {
-    return [...(this.claimsByReservation.get(reservation) ?? [])].map((k) => this.claims.get(k)!);
+    return [...this.claimsByReservation.get(reservation)].map((k) => this.claims.get(k)!);
   }
 
   /**
@@ -193,17 +182,11 @@ export class DecisionCache {
     const before = new Set((old?.spec?.mdevs ?? []).map((m) => m.reservation));
     const after = new Set((state?.spec?.mdevs ?? []).map((m) => m.reservation));
     for (const key of before) {
-      const set = this.specIndex.get(key);
-      if (!after.has(key)) {
-        set?.delete(node);
-        if (set?.size === 0) this.specIndex.delete(key);
-      }
+      if (!after.has(key)) this.specIndex.remove(key, node);
       this.dirtyReservations.add(key); // its mdev's matrix may have changed too
     }
     for (const key of after) {
-      let set = this.specIndex.get(key);
-      if (!set) this.specIndex.set(key, (set = new Set()));
-      set.add(node);
+      this.specIndex.add(key, node);
       this.dirtyReservations.add(key);
     }
   }
@@ -238,7 +221,12 @@ export class DecisionCache {
   /** The reservations a node decides (home there, or placed there from the pool). */
   holdersOn(node: string): string[] {
     this.refresh();
-    const keys = [...(this.partitions.get(node) ?? [])];
+    return this.decidedOn(node);
+  }
+
+  /** Reservations whose home is the node, and those step 4 placed on it (as of the last refresh). */
+  private decidedOn(node: string): string[] {
+    const keys = [...this.partitions.get(node)];
     for (const [key, n] of this.stepFour) if (n === node) keys.push(key);
     return keys;
   }
@@ -246,7 +234,7 @@ export class DecisionCache {
   /** Every reservation whose status a change of this node can move: its holders, and those naming it. */
   attachedTo(node: string): Set<string> {
     const keys = new Set(this.holdersOn(node));
-    for (const key of this.named.get(node) ?? []) keys.add(key);
+    for (const key of this.named.get(node)) keys.add(key);
     return keys;
   }
 
@@ -329,9 +317,7 @@ export class DecisionCache {
 
     // Step 5 per node whose holders or state changed.
     for (const node of compose) {
-      const keys = [...(this.partitions.get(node) ?? [])];
-      for (const [key, n] of this.stepFour) if (n === node) keys.push(key);
-      const holders = keys.map((k) => this.decisions.get(k)!).filter((d) => d !== undefined);
+      const holders = this.decidedOn(node).map((k) => this.decisions.get(k)!).filter((d) => d !== undefined);
       for (const d of holders) d.standing = this.baseStanding.get(d.key) ?? d.standing;
       holders.sort((a, b) => byAge(a.reservation, b.reservation));
       const onNode = holders.filter((d) => d.standing.kind === 'holds' && d.standing.node === node);
@@ -406,9 +392,7 @@ export class DecisionCache {
       this.pool.add(key);
       return;
     }
-    let set = this.partitions.get(home);
-    if (!set) this.partitions.set(home, (set = new Set()));
-    set.add(key);
+    this.partitions.add(home, key);
   }
 
   private leave(key: string, home: string | undefined): void {
@@ -423,9 +407,7 @@ export class DecisionCache {
       }
       return;
     }
-    const set = this.partitions.get(home);
-    set?.delete(key);
-    if (set?.size === 0) this.partitions.delete(home);
+    this.partitions.remove(home, key);
   }
 
   private markHome(home: string | undefined): void {
@@ -440,7 +422,7 @@ export class DecisionCache {
   }
 
   private resolveNode(node: string): void {
-    const keys = [...(this.partitions.get(node) ?? [])];
+    const keys = [...this.partitions.get(node)];
     const pres = keys
       .map((k) => this.reservations.get(k)!)
       .sort(byAge)

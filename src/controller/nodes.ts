@@ -1,8 +1,8 @@
 // One concern: a node's APNodeState.spec — one serialized writer per node (the work queue hands
 // a node's key to one worker at a time), so the node spec is the one authority on who holds a
 // queue there. Composed from the node's holders (decision-cache.ts, node-spec.ts) and written
-// as one JSON patch guarded by a `test` of the spec it was computed from (the owned mask bits'
-// `original` values must come from the spec as stored, never from a stale copy).
+// as one JSON patch guarded by a `test` of the generation of the spec it was computed from (the
+// owned mask bits' `original` values must come from the spec as stored, never a stale copy).
 //
 // A reservation joins the spec only once (1) it carries the finalizer, (2) its placement is
 // fixed by its spec (nodeName + apqns) or recorded in its status, and (3) its status reports
@@ -10,12 +10,11 @@
 //
 // Writes are batched: the first changes of an idle node are written at once; what arrives while
 // writes are frequent (more than NODE_WRITE_BURST in NODE_WRITE_WINDOW_MS) or while the agent
-// is more than one spec generation behind (up to AGENT_PACE_MS) goes out together in the next. After each pass the node fans out
-// to the reservations it decides whose status would change (the agent's report moved them).
+// lags behind them (up to AGENT_PACE_MS) goes out together in the next. After each pass the node
+// fans out to the reservations it decides whose status would change (the agent's report moved them).
 import type { APNodeState, APQNReservation, NodeStateSpec } from '../api/types.js';
 import { API_VERSION } from '../api/types.js';
 import { PatchStrategy } from '@kubernetes/client-node';
-import { type Apqn, parseApqn } from '../apbus/ids.js';
 import { isAlreadyExists, isConflict, isInvalid } from '../k8s/client.js';
 import { deepEqual } from '../k8s/merge-patch.js';
 import type { SyncResult } from '../k8s/workqueue.js';
@@ -27,7 +26,7 @@ import { joinList, plural } from './phrases.js';
 import { composeNodeSpec, type NodeComposition, type NodeMember } from './node-spec.js';
 import { effectiveMasks } from './mask-bits.js';
 import { nodeInventory } from './node-inventory.js';
-import { hasFinalizer, placementInSpec, recordedPlacement, sameApqns, type ClusterDecision } from './placement.js';
+import { fixedBySpec, hasFinalizer, placementInSpec, recordedPlacement, sameApqns, type ClusterDecision } from './placement.js';
 import { needsReconcile } from './reservations.js';
 
 const RETRY_GATED_MS = 5_000;
@@ -38,7 +37,7 @@ const RETRY_GATED_MS = 5_000;
  */
 export const NODE_WRITE_WINDOW_MS = 100;
 export const NODE_WRITE_BURST = 3;
-/** While the agent has not taken the spec before the last one, the next waits for it this long at most. */
+/** While the agent lags behind the writes (see writeHold), the next waits for it this long at most. */
 export const AGENT_PACE_MS = 1_000;
 /**
  * A write refused, or held, because the cached node state is behind: the informer's event for
@@ -76,19 +75,6 @@ export function gateClosed(
   const unreported = (composition.displaced.get(m.key) ?? []).filter((q) => !reported.has(q) && !alreadyOffHost.has(q));
   if (unreported.length > 0) return `displaced queues ${joinList(unreported)} not reported yet`;
   return undefined;
-}
-
-/**
- * A placement the spec itself fixes (its nodeName and exactly its apqns): nobody chose it, so
- * it needs no status record before the node spec takes it — the spec is its record.
- */
-export function fixedBySpec(r: APQNReservation, node: string, apqns: readonly Apqn[]): boolean {
-  if (r.spec?.nodeName !== node || !r.spec.apqns) return false;
-  try {
-    return sameApqns(r.spec.apqns.map(parseApqn), apqns);
-  } catch {
-    return false;
-  }
 }
 
 /** Queues the node's current spec already takes from the host (owned bits away from their original value). */
@@ -206,11 +192,8 @@ async function writeSpec(node: string, state: APNodeState | undefined, compositi
     return undefined;
   }
   if (sameSpec(state.spec, spec)) return undefined;
-
-  const hold = writeHold(node, state, ctx);
-  if (hold !== undefined) return hold;
-  const last = ctx.nodeWrites.get(node);
-  const credit = writeCredit(last, ctx.now());
+  // reconcileNode found no writeHold just before composing.
+  const credit = writeCredit(ctx.nodeWrites.get(node), ctx.now());
 
   announceForcedMoves(ctx, composition);
   // Guarded by the spec it was computed from, not the resourceVersion (the agent's status writes

@@ -99,6 +99,19 @@ export function sameApqns(a: readonly Apqn[], b: readonly Apqn[]): boolean {
   return b.every((q) => set.has(apqnIndex(q.adapter, q.domain)));
 }
 
+/**
+ * A placement the spec itself fixes (its nodeName and exactly its apqns): nobody chose it, so
+ * it needs no status record before the node spec takes it — the spec is its record.
+ */
+export function fixedBySpec(r: APQNReservation, node: string, apqns: readonly Apqn[]): boolean {
+  if (r.spec?.nodeName !== node || !r.spec.apqns) return false;
+  try {
+    return sameApqns(r.spec.apqns.map(parseApqn), apqns);
+  } catch {
+    return false;
+  }
+}
+
 /** Whether a recorded placement still gives the spec what it asks for. */
 function placementFits(spec: ValidSpec, placed: { node: string; apqns: Apqn[] }): boolean {
   if (spec.nodeName && spec.nodeName !== placed.node) return false;

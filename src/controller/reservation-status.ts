@@ -6,6 +6,7 @@
 // Stuck, Failed, Releasing). A stale heartbeat makes both Unknown (AgentUnavailable).
 import type {
   APNodeState,
+  NodeStateSpec,
   Condition,
   ConditionStatus,
   ReservationApplyStatus,
@@ -302,6 +303,16 @@ function queueStates(d: ReservationDecision, apqns: Apqn[], state: APNodeState |
   });
 }
 
+/** Whether a node spec names the reservation (an mdev of it, or a queue intent for it). */
+export function specNames(spec: NodeStateSpec | undefined, key: string): boolean {
+  return (spec?.mdevs ?? []).some((m) => m.reservation === key) || (spec?.queues ?? []).some((q) => q.reservation === key);
+}
+
+/** Whether the node's agent reports on its current spec generation. */
+export function agentTookSpec(state: APNodeState): boolean {
+  return (state.status?.observedGeneration ?? 0) >= (state.metadata.generation ?? 0);
+}
+
 /**
  * Deleting: true once nothing of the reservation is left on its node — the node spec no longer
  * names it, and the agent reports its mdev gone and its queues where the spec puts them.
@@ -316,14 +327,13 @@ export function releasedFromNode(d: ReservationDecision, view: ClusterView): boo
   const state = view.nodeStates.get(node);
   if (!state) return true; // no node state: nothing was ever applied there (or the node is gone)
   const spec = state.spec ?? {};
-  const named = (spec.mdevs ?? []).some((m) => m.reservation === d.key) || (spec.queues ?? []).some((q) => q.reservation === d.key);
-  if (named) return false;
+  if (specNames(spec, d.key)) return false;
   const status = state.status;
   const everHeld = conditionOf(r.status?.conditions, 'Scheduled')?.status === 'True' || (fixed && r.status?.nodeName === undefined);
   if (!everHeld) return true;
   if (!status) return false;
   // The agent has not seen the spec without it yet: it may still be applying the one with it.
-  if ((status.observedGeneration ?? 0) < (state.metadata.generation ?? 0)) return false;
+  if (!agentTookSpec(state)) return false;
   if ((status.reservations ?? []).some((e) => e.reservation === d.key)) return false;
   if (d.mdevUUID && (status.mdevs ?? []).some((m) => m.uuid === d.mdevUUID)) return false;
   // Each queue where the spec now puts it (mask bits restored, overrides cleared).

@@ -12,9 +12,8 @@ import { writeStatus } from '../k8s/status.js';
 import type { SyncResult } from '../k8s/workqueue.js';
 import { conditionOf } from './cluster-view.js';
 import { judgeView, type ControllerContext } from './context.js';
-import { fixedBySpec } from './nodes.js';
-import { hasFinalizer, recordedPlacement, sameApqns, type ReservationDecision } from './placement.js';
-import { desiredStatus, judgeReservation, type ReservationEvent, type ReservationJudgement } from './reservation-status.js';
+import { fixedBySpec, hasFinalizer, recordedPlacement, sameApqns, type ReservationDecision } from './placement.js';
+import { agentTookSpec, desiredStatus, judgeReservation, specNames, type ReservationEvent, type ReservationJudgement } from './reservation-status.js';
 
 /** How long a progress-only status change waits for the next one (usually Ready). */
 export const PROGRESS_WAIT_MS = 2_000;
@@ -67,8 +66,7 @@ function inPipeline(ctx: ControllerContext, d: ReservationDecision): boolean {
   if (d.standing.kind !== 'holds' || d.spec?.driver !== 'vfio_ap') return false; // a host reservation has no spec entry of its own
   const state = ctx.caches.nodeStates.get(d.standing.node);
   if (!state) return true;
-  const named = (state.spec?.mdevs ?? []).some((m) => m.reservation === d.key) || (state.spec?.queues ?? []).some((q) => q.reservation === d.key);
-  return !named || (state.status?.observedGeneration ?? 0) < (state.metadata.generation ?? 0);
+  return !specNames(state.spec, d.key) || !agentTookSpec(state);
 }
 
 export async function reconcileReservation(key: string, ctx: ControllerContext): Promise<SyncResult> {
