@@ -5,41 +5,12 @@
 // in for the main controller, so that each case controls exactly when a reservation is Ready.
 import test from 'ava';
 import { DEVICE_CLASS, DRA_DRIVER, draDeviceName } from '../../src/api/dra.js';
-import type { APQNReservation, Condition } from '../../src/api/types.js';
-import { API_VERSION } from '../../src/api/types.js';
-import { mdevUuidFor } from '../../src/controller/mdev-uuid.js';
+import type { Condition } from '../../src/api/types.js';
 import { operatorClients } from '../../src/k8s/client.js';
 import { eventually, kubeConfig, testNamespace } from '../support/cluster.js';
-import { applyDeviceClassFromDeploy, publishedDevices, sliceClient, slicesOfNode, startDra, windowOver } from './dra-support.js';
+import { applyDeviceClassFromDeploy, placedReservation, publishedDevices, readyCondition, sliceClient, slicesOfNode, startDra, windowOver } from './dra-support.js';
 
 const clients = () => operatorClients(kubeConfig());
-
-function readyCondition(status: Condition['status']): Condition {
-  return { type: 'Ready', status, reason: status === 'True' ? 'Ready' : 'NotReady', message: 'set by the test', lastTransitionTime: '2026-01-01T00:00:00Z' };
-}
-
-/** Creates a reservation placed on `node` and gives it the status the controller would write. */
-async function placedReservation(ns: string, name: string, node: string, ready: Condition['status'] = 'True'): Promise<APQNReservation> {
-  const c = clients();
-  const r = await c.reservations.create({
-    apiVersion: API_VERSION,
-    kind: 'APQNReservation',
-    metadata: { name, namespace: ns },
-    spec: { nodeName: node, apqns: ['05.0004'] },
-  });
-  return c.reservations.patchStatus(
-    { namespace: ns, name },
-    {
-      status: {
-        nodeName: node,
-        apqns: ['05.0004'],
-        matrix: { adapters: ['05'], domains: ['0004'], controlDomains: [] },
-        mdevUUID: mdevUuidFor(r.metadata.uid!),
-        conditions: [readyCondition(ready)],
-      },
-    },
-  );
-}
 
 async function setReady(ns: string, name: string, status: Condition['status']): Promise<void> {
   await clients().reservations.patchStatus({ namespace: ns, name }, { status: { conditions: [readyCondition(status)] } });

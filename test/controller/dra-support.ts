@@ -8,7 +8,10 @@ import * as yaml from 'js-yaml';
 import { DEVICE_CLASS, DRA_DRIVER, ResourceClaimType, ResourceSliceType, type ResourceClaim, type ResourceSlice } from '../../src/api/dra.js';
 import { startDraController, type DraController, type DraControllerOptions } from '../../src/controller/dra.js';
 import { DEFAULT_PUBLISH_WINDOW_MS } from '../../src/controller/dra-window.js';
-import { CustomResourceClient } from '../../src/k8s/client.js';
+import type { APQNReservation, Condition } from '../../src/api/types.js';
+import { API_VERSION } from '../../src/api/types.js';
+import { mdevUuidFor } from '../../src/controller/mdev-uuid.js';
+import { CustomResourceClient, operatorClients } from '../../src/k8s/client.js';
 import { logger } from '../../src/log.js';
 import { eventually, kubeConfig, kubectl } from '../support/cluster.js';
 
@@ -99,4 +102,31 @@ export async function startDra(t: ExecutionContext, ns: string, options: Partial
 export async function windowOver(ms = DEFAULT_PUBLISH_WINDOW_MS): Promise<void> {
   const from = Date.now();
   await eventually(`${ms} ms publish window over`, () => (Date.now() - from > ms ? true : undefined));
+}
+
+export function readyCondition(status: Condition['status']): Condition {
+  return { type: 'Ready', status, reason: status === 'True' ? 'Ready' : 'NotReady', message: 'set by the test', lastTransitionTime: '2026-01-01T00:00:00Z' };
+}
+
+/** Creates a reservation placed on `node` (05.0004) and gives it the status the controller would write. */
+export async function placedReservation(ns: string, name: string, node: string, ready: Condition['status'] = 'True'): Promise<APQNReservation> {
+  const c = operatorClients(kubeConfig());
+  const r = await c.reservations.create({
+    apiVersion: API_VERSION,
+    kind: 'APQNReservation',
+    metadata: { name, namespace: ns },
+    spec: { nodeName: node, apqns: ['05.0004'] },
+  });
+  return c.reservations.patchStatus(
+    { namespace: ns, name },
+    {
+      status: {
+        nodeName: node,
+        apqns: ['05.0004'],
+        matrix: { adapters: ['05'], domains: ['0004'], controlDomains: [] },
+        mdevUUID: mdevUuidFor(r.metadata.uid!),
+        conditions: [readyCondition(ready)],
+      },
+    },
+  );
 }

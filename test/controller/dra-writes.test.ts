@@ -4,39 +4,14 @@
 // recreated or changed by someone else meanwhile is not deleted.
 import test from 'ava';
 import { DRA_DRIVER, RESOURCE_API_VERSION, resourceSliceName, type ResourceSlice } from '../../src/api/dra.js';
-import type { Condition } from '../../src/api/types.js';
-import { API_VERSION } from '../../src/api/types.js';
 import { reconcileNodeSlices, type SlicePublisherContext } from '../../src/controller/dra-publish.js';
 import { PublishWindow } from '../../src/controller/dra-window.js';
-import { mdevUuidFor } from '../../src/controller/mdev-uuid.js';
 import { operatorClients } from '../../src/k8s/client.js';
 import { logger } from '../../src/log.js';
 import { eventually, kubeConfig, testNamespace } from '../support/cluster.js';
-import { publishedDevices, sliceClient, slicesOfNode, startDra, windowOver } from './dra-support.js';
+import { placedReservation, publishedDevices, readyCondition, sliceClient, slicesOfNode, startDra, windowOver } from './dra-support.js';
 
 const clients = () => operatorClients(kubeConfig());
-
-function readyCondition(status: Condition['status']): Condition {
-  return { type: 'Ready', status, reason: status === 'True' ? 'Ready' : 'NotReady', message: 'set by the test', lastTransitionTime: '2026-01-01T00:00:00Z' };
-}
-
-/** A reservation placed on `node` with an mdev, not Ready yet (no device). */
-async function placedNotReady(ns: string, name: string, node: string): Promise<void> {
-  const c = clients();
-  const r = await c.reservations.create({ apiVersion: API_VERSION, kind: 'APQNReservation', metadata: { name, namespace: ns }, spec: { nodeName: node, apqns: ['05.0004'] } });
-  await c.reservations.patchStatus(
-    { namespace: ns, name },
-    {
-      status: {
-        nodeName: node,
-        apqns: ['05.0004'],
-        matrix: { adapters: ['05'], domains: ['0004'], controlDomains: [] },
-        mdevUUID: mdevUuidFor(r.metadata.uid!),
-        conditions: [readyCondition('False')],
-      },
-    },
-  );
-}
 
 const WINDOW_MS = 300;
 
@@ -53,7 +28,7 @@ test('a burst of reservations becoming Ready on one node: a few coalesced writes
       if (name.startsWith(prefix)) writes.push(`${op} ${name}`);
     },
   });
-  for (let i = 0; i < names.length; i += 10) await Promise.all(names.slice(i, i + 10).map((n) => placedNotReady(ns, n, node)));
+  for (let i = 0; i < names.length; i += 10) await Promise.all(names.slice(i, i + 10).map((n) => placedReservation(ns, n, node, 'False')));
   t.deepEqual(writes, [], 'reservations that are not Ready publish nothing');
 
   // One after another, as the agent gets to them.
