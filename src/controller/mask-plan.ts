@@ -31,9 +31,15 @@
 //     uncovered neighbours, or add a bit and drop what became redundant). The plan reports
 //     the true displaced set either way, and never does worse than the min-cut cover.
 //
-// Every comparison uses one total order, so plans are deterministic:
-//   (protected queues displaced, displaced weight, number of bits cleared,
-//    lowest ids first: adapters ascending, then domains ascending).
+// Plans are irredundant: every cleared bit frees a pair the other cleared bits leave on the
+// host (dropping a redundant bit never displaces more). Every comparison uses one total order,
+// so plans are deterministic:
+//   (protected queues displaced, displaced weight, bits changed from the preferred (cleared now)
+//    ones, number of bits cleared, lowest ids first: adapters ascending, then domains ascending).
+// Without preferred bits, "changed" counts the bits cleared, and the order is as without it.
+// With them, a tie on displacement keeps what the node has: re-planning a node whose
+// reservations came and went does not flip between equally good plans (each flip is a spec
+// generation, a mask write on the node and a message on every reservation there).
 // Protected queues (held by `driver: host` reservations, weight Infinity) are counted apart
 // and first: a plan displaces one only when no plan avoids it, and reports it as a conflict.
 
@@ -65,6 +71,8 @@ export interface MaskPlanInput {
 export interface MaskPlanOptions {
   /** Solve exactly when the reserved pairs touch at most this many ids on their smaller side (default 12; 0 = never). */
   readonly exactSideLimit?: number;
+  /** Bits cleared now: among plans that displace as much, the one changing fewest of these wins. */
+  readonly prefer?: { readonly adapters: ReadonlySet<number>; readonly domains: ReadonlySet<number> };
 }
 
 export type PlanMethod = 'nothing-to-free' | 'exact' | 'min-cut' | 'min-cut+local-search';
@@ -107,10 +115,12 @@ export class MaskProblem {
   /** Host, non-reserved queues inside the masks: apqnIndex -> weight (PROTECTED allowed). */
   readonly hostCells: Map<number, number>;
   readonly protectedReserved: number[];
+  /** preferred[v]: 1 when v's bit is cleared now (MaskPlanOptions.prefer). */
+  readonly preferred: Cover;
   readonly #vertexOfAdapter = new Map<number, number>();
   readonly #vertexOfDomain = new Map<number, number>();
 
-  constructor(input: MaskPlanInput) {
+  constructor(input: MaskPlanInput, prefer?: MaskPlanOptions['prefer']) {
     const { apmask, aqmask } = input;
     const reserved = new Set<number>();
     for (const q of input.reserved) reserved.add(apqnIndex(q.adapter, q.domain));
@@ -148,6 +158,12 @@ export class MaskProblem {
       this.neighbours[va]!.push(vd);
       this.neighbours[vd]!.push(va);
     }
+
+    this.preferred = prefer
+      ? Uint8Array.from({ length: this.vertexCount }, (_, v) =>
+          (this.isAdapter(v) ? prefer.adapters.has(this.adapters[v]!) : prefer.domains.has(this.domains[v - this.adapters.length]!)) ? 1 : 0,
+        )
+      : new Uint8Array(this.vertexCount);
 
     const zero = (): Cost => ({ protectedCount: 0, weight: 0 });
     this.rowCost = this.adapters.map(zero);
@@ -222,9 +238,17 @@ export class MaskProblem {
     return (
       costA.protectedCount - costB.protectedCount ||
       costA.weight - costB.weight ||
+      this.changes(a) - this.changes(b) ||
       countBits(a) - countBits(b) ||
       compareLowestIdsFirst(a, b)
     );
+  }
+
+  /** Bits the cover sets differently from the preferred ones. */
+  changes(cover: Cover): number {
+    let n = 0;
+    for (let v = 0; v < cover.length; v++) if (cover[v] !== this.preferred[v]) n++;
+    return n;
   }
 
   coverOf(clearAdapters: Iterable<number>, clearDomains: Iterable<number>): Cover {
@@ -321,6 +345,10 @@ export function exactCover(problem: MaskProblem): Cover {
       if (subset & (1 << bit)) cover[v] = 1;
       else for (const u of problem.neighbours[v]!) cover[u] = 1; // forced: cover what v leaves open
     });
+    // A small-side bit all of whose pairs the forced side frees anyway is redundant; the same
+    // cover without it is enumerated too. Skipping these keeps every plan irredundant, which
+    // matters once preferred bits are in the order (the operator gives redundant bits back).
+    if (small.some((v) => cover[v] && problem.neighbours[v]!.every((u) => cover[u]))) continue;
     const cost = problem.trueCost(cover);
     if (!best || problem.compare(cover, cost, best, bestCost!) < 0) {
       best = cover;
@@ -377,7 +405,7 @@ function range(from: number, to: number): number[] {
 
 /** Chooses the bits to clear; see the top of this file for the objective. */
 export function planMaskClears(input: MaskPlanInput, options: MaskPlanOptions = {}): MaskPlan {
-  const problem = new MaskProblem(input);
+  const problem = new MaskProblem(input, options.prefer);
   const limit = options.exactSideLimit ?? DEFAULT_EXACT_SIDE_LIMIT;
   let cover: Cover;
   let method: PlanMethod;

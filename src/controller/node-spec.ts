@@ -8,7 +8,9 @@
 // no remaining reservation needs, (2) sets the bits `driver: host` reservations need to bring
 // their queues back, when that moves no reserved queue, (3) runs the mask planner for the
 // vfio_ap pairs still on the host, with the host reservations' queues PROTECTED, and drops
-// (as conflicts) reservations whose pairs cannot be freed without displacing one of those.
+// (as conflicts) reservations whose pairs cannot be freed without displacing one of those;
+// (4) plans every pair afresh from the bits' original values, preferring the bits cleared now,
+// and takes that plan when it displaces less than steps 1–3 (or as much, changing fewer bits).
 import type {
   APNodeState,
   MaskBit,
@@ -29,7 +31,7 @@ import {
   parseDomainId,
 } from '../apbus/ids.js';
 import { Mask } from '../apbus/mask.js';
-import { acquireMaskBits, effectiveMasks, forgetSettledBits, releasePlan, type OwnedMaskBits } from './mask-bits.js';
+import { acquireMaskBits, effectiveMasks, forgetSettledBits, releasePlan, type HostMasks, type OwnedMaskBits } from './mask-bits.js';
 import { PROTECTED, planMaskClears, type HostQueue, type MaskPlan } from './mask-plan.js';
 import { nodeInventory, type NodeInventory } from './node-inventory.js';
 import type { ValidSpec } from './validate.js';
@@ -254,8 +256,84 @@ function planMasks(
       blocked.set(m.key, { pairs, holders: [...holders].sort() });
     }
   }
-  owned = forgetSettledBits(acquireMaskBits(owned, plan, current), current);
-  return { owned, plan, blocked, hostBlocked };
+  const incremental = settle(acquireMaskBits(owned, plan, current), current, reservedPairs);
+  if (blocked.size > 0 || hostBlocked.size > 0) return { owned: incremental, plan, blocked, hostBlocked };
+
+  // (4) a fresh plan. Steps 1–3 keep every cleared bit a reservation still needs, so once
+  // reservations come and go the node can keep a worse plan than a fresh one would make: a
+  // cleared adapter bit that, after one of its domains' reservations left, keeps that queue off
+  // the host for nobody. Re-plan every pair from the bits' original values, preferring the bits
+  // cleared now, and take the fresh plan when it displaces less, or as much with fewer changed
+  // bits (the agent clears before it restores, so a reserved queue never passes through the host).
+  const fresh = freshPlan(owned, current, reservedPairs, hostQueues);
+  if (fresh && compareOutcomes(outcome(fresh.owned), outcome(incremental)) < 0) {
+    return { owned: fresh.owned, plan: fresh.plan, blocked, hostBlocked };
+  }
+  return { owned: incremental, plan, blocked, hostBlocked };
+
+  /** What a final set of owned bits costs: displaced queues (protected apart), bits changed from the spec as it is, bits cleared. */
+  function outcome(final: OwnedMaskBits): Outcome {
+    const before = effectiveMasks(owned0, current);
+    const after = effectiveMasks(final, current);
+    const original = originalMasks(final, current);
+    const cost: Outcome = { protectedCount: 0, weight: 0, changes: 0, cleared: 0 };
+    for (const hq of hostQueues) {
+      const { adapter, domain } = hq.apqn;
+      const wasHost = original.apmask.has(adapter) && original.aqmask.has(domain);
+      if (!wasHost || (after.apmask.has(adapter) && after.aqmask.has(domain))) continue;
+      if (hq.weight === PROTECTED) cost.protectedCount++;
+      else cost.weight += hq.weight ?? 1;
+    }
+    for (const axis of ['apmask', 'aqmask'] as const) {
+      for (const id of new Set([...before[axis], ...after[axis]])) if (before[axis].has(id) !== after[axis].has(id)) cost.changes++;
+      cost.cleared += final[axis].filter((b) => !b.host).length;
+    }
+    return cost;
+  }
+}
+
+interface Outcome {
+  protectedCount: number;
+  weight: number;
+  changes: number;
+  cleared: number;
+}
+
+function compareOutcomes(a: Outcome, b: Outcome): number {
+  return a.protectedCount - b.protectedCount || a.weight - b.weight || a.changes - b.changes || a.cleared - b.cleared;
+}
+
+/** Owned bits after the plan, with the cleared bits no reserved pair needs any more given back at once. */
+function settle(owned: OwnedMaskBits, current: HostMasks, reservedPairs: readonly Apqn[]): OwnedMaskBits {
+  return forgetSettledBits(releasePlan(owned, current, reservedPairs).owned, current);
+}
+
+/**
+ * Every vfio_ap pair planned anew from the original values of the cleared bits we own (the
+ * bits set for host reservations stay), preferring the bits cleared now. Undefined when the
+ * fresh plan would block a pair: the incremental plan, which blocked none, stands.
+ */
+function freshPlan(
+  owned: OwnedMaskBits,
+  current: HostMasks,
+  reservedPairs: readonly Apqn[],
+  hostQueues: readonly HostQueue[],
+): { owned: OwnedMaskBits; plan: MaskPlan } | undefined {
+  const prefer = { adapters: new Set<number>(), domains: new Set<number>() };
+  const undo = (axis: Axis): MaskBit[] =>
+    owned[axis].flatMap((b): MaskBit[] => {
+      if (b.host) return [b];
+      (axis === 'apmask' ? prefer.adapters : prefer.domains).add(parseId[axis](b.id));
+      // A bit that was clear before us stays as it is: nothing of ours to undo.
+      return b.original === true ? [{ id: b.id, host: true, original: true }] : [b];
+    });
+  const base: OwnedMaskBits = { apmask: undo('apmask'), aqmask: undo('aqmask') };
+  if (prefer.adapters.size === 0 && prefer.domains.size === 0) return undefined; // nothing owned to re-plan
+  const masks = effectiveMasks(base, current);
+  const plan = planMaskClears({ apmask: masks.apmask, aqmask: masks.aqmask, reserved: reservedPairs, hostQueues }, { prefer });
+  if (plan.blockedPairs.length > 0 || plan.conflicts.length > 0) return undefined;
+  // Bits cleared now that the plan clears again keep their recorded original (acquireMaskBits).
+  return { owned: settle(acquireMaskBits(base, plan, current), current, reservedPairs), plan };
 }
 
 /** Owned `host: true` bits set for host reservations (original false) that no host reservation needs now. */

@@ -23,7 +23,11 @@ interface Choice {
   conflicts: string[];
 }
 
-function bruteForce(input: MaskPlanInput, objective: 'true' | 'relaxed'): Choice {
+function bruteForce(
+  input: MaskPlanInput,
+  objective: 'true' | 'relaxed',
+  prefer: { adapters: ReadonlySet<number>; domains: ReadonlySet<number> } = { adapters: new Set(), domains: new Set() },
+): Choice {
   const adapters = [...input.apmask].sort((a, b) => a - b);
   const domains = [...input.aqmask].sort((a, b) => a - b);
   const key = (q: Apqn): string => formatApqn(q);
@@ -51,6 +55,13 @@ function bruteForce(input: MaskPlanInput, objective: 'true' | 'relaxed'): Choice
     });
     const covers = [...reserved.values()].every((q) => !inMasks(q) || X.has(q.adapter) || Y.has(q.domain));
     if (!covers) continue;
+    // Only covers without a redundant bit (each cleared bit alone frees some pair): dropping one
+    // never displaces more, and the operator gives a redundant bit back anyway.
+    const toFree = [...reserved.values()].filter(inMasks);
+    const needed =
+      [...X].every((a) => toFree.some((q) => q.adapter === a && !Y.has(q.domain))) &&
+      [...Y].every((d) => toFree.some((q) => q.domain === d && !X.has(q.adapter)));
+    if (!needed) continue;
     let protectedCount = 0;
     let weight = 0;
     const displaced: string[] = [];
@@ -74,17 +85,23 @@ function bruteForce(input: MaskPlanInput, objective: 'true' | 'relaxed'): Choice
       displacedQueues: displaced.sort(),
       conflicts: [...new Set(conflicts)].sort(),
       bits: X.size + Y.size,
+      changes: symmetricDifference(X, prefer.adapters) + symmetricDifference(Y, prefer.domains),
       order,
     };
     if (!best || better(candidate, best)) best = candidate;
   }
-  const { bits: _bits, order: _order, ...choice } = best!;
+  const { bits: _bits, order: _order, changes: _changes, ...choice } = best!;
   return choice;
 }
 
-function better(a: { protectedCount: number; weight: number; bits: number; order: number[] }, b: typeof a): boolean {
+function symmetricDifference(a: ReadonlySet<number>, b: ReadonlySet<number>): number {
+  return [...a].filter((x) => !b.has(x)).length + [...b].filter((x) => !a.has(x)).length;
+}
+
+function better(a: { protectedCount: number; weight: number; changes: number; bits: number; order: number[] }, b: typeof a): boolean {
   if (a.protectedCount !== b.protectedCount) return a.protectedCount < b.protectedCount;
   if (a.weight !== b.weight) return a.weight < b.weight;
+  if (a.changes !== b.changes) return a.changes < b.changes;
   if (a.bits !== b.bits) return a.bits < b.bits;
   const inA = new Set(a.order);
   const inB = new Set(b.order);
@@ -162,6 +179,31 @@ test('planMaskClears finds the brute-force optimum of the true displaced-queue o
     );
     t.true(plan.method === 'exact' || plan.method === 'nothing-to-free', `seed ${seed}: small nodes are solved exactly`);
   }
+});
+
+test('with bits preferred (cleared now), the plan still displaces as little as possible and, among those plans, changes the fewest preferred bits (300 random nodes, brute force)', (t) => {
+  let kept = 0;
+  for (const seed of SEEDS) {
+    const input = randomCase(seed);
+    const random = seededRandom(seed * 7919);
+    const inMasks = [...input.reserved].filter((q) => input.apmask.has(q.adapter) && input.aqmask.has(q.domain));
+    // Preferred bits among those the problem can clear: the ids of pairs to free.
+    const prefer = {
+      adapters: new Set(inMasks.map((q) => q.adapter).filter(() => random() < 0.5)),
+      domains: new Set(inMasks.map((q) => q.domain).filter(() => random() < 0.5)),
+    };
+    const want = bruteForce(input, 'true', prefer);
+    const unpreferred = bruteForce(input, 'true');
+    const plan = planMaskClears(input, { prefer });
+    t.deepEqual(
+      { clearAdapters: plan.clearAdapters, clearDomains: plan.clearDomains, weight: plan.displacedWeight, conflicts: plan.conflicts },
+      { clearAdapters: want.clearAdapters, clearDomains: want.clearDomains, weight: want.weight, conflicts: want.conflicts },
+      `seed ${seed}`,
+    );
+    t.is(want.weight, unpreferred.weight, `seed ${seed}: preferring bits never costs displacement`);
+    if (JSON.stringify(want.clearAdapters) !== JSON.stringify(unpreferred.clearAdapters)) kept++;
+  }
+  t.true(kept > 0, 'some cases pick another plan than without preference (the preference is exercised)');
 });
 
 test('without enumeration (min cut + local search) a plan is valid, never worse than the min-cut cover, and the gap to the optimum is measured', (t) => {

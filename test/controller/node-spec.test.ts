@@ -133,3 +133,47 @@ test('Force moves of queues with host requests in flight are reported', (t) => {
   const waits = composeNodeSpec('n', node, [member('ns/vm', ['05.0004', '06.0004'])]);
   t.is(waits.forced.size, 0);
 });
+
+// One card whose every domain gets reserved, one reservation at a time, the agent applying each
+// spec before the next: the masks as the node shows them after `spec`.
+const oneCard = { cards: [{ id: '05', type: 'CEX8C', domains: [0, 1, 2, 3] }] };
+function applied(spec: NodeStateSpec) {
+  const cleared = (bits: NodeStateSpec['apmask'], id: number, fmt: (n: number) => string) =>
+    (bits ?? []).some((b) => b.id === fmt(id) && !b.host);
+  const hex = (width: number) => (n: number) => n.toString(16).padStart(width, '0');
+  return state('n', {
+    ...oneCard,
+    apmask: range(0, 255).filter((a) => !cleared(spec.apmask, a, hex(2))),
+    aqmask: range(0, 255).filter((d) => !cleared(spec.aqmask, d, hex(4))),
+  }, { spec });
+}
+
+test('filling a card domain by domain keeps clearing domain bits: no flip to the adapter bit when the last domain is taken', (t) => {
+  // At the last domain, clearing the adapter bit displaces nothing either and is one bit too;
+  // taking it would give the other domain bits back (a second spec generation, more mask writes).
+  let spec: NodeStateSpec = {};
+  const members: NodeMember[] = [];
+  for (const d of [0, 1, 2, 3]) {
+    members.push(member(`ns/vm${d}`, [`05.000${d}`]));
+    const c = composeNodeSpec('n', applied(spec), members);
+    t.deepEqual(c.spec.apmask, [], `after domain ${d}`);
+    t.deepEqual(c.spec.aqmask.map((b) => [b.id, b.host]), range(0, d).map((i) => [`000${i}`, false]), `after domain ${d}`);
+    t.deepEqual(c.displaced, new Map());
+    spec = { apmask: c.spec.apmask, aqmask: c.spec.aqmask };
+  }
+});
+
+test('a reservation leaving a card held by its adapter bit gives its queue back: the plan switches to domain bits (mask-bits.ts releasePlan alone would keep it off the host)', (t) => {
+  // A node as an earlier version left it: the adapter bit cleared for four one-domain reservations.
+  const spec: NodeStateSpec = { apmask: [{ id: '05', host: false, original: true }] };
+  const remaining = [0, 1, 2].map((d) => member(`ns/vm${d}`, [`05.000${d}`]));
+  const c = composeNodeSpec('n', applied(spec), remaining);
+  t.deepEqual(c.spec.apmask, [{ id: '05', host: true, original: true }]);
+  t.deepEqual(c.spec.aqmask.map((b) => [b.id, b.host, b.original]), [
+    ['0000', false, true],
+    ['0001', false, true],
+    ['0002', false, true],
+  ]);
+  t.deepEqual(c.displaced, new Map(), '05.0003 goes back to the host');
+  t.deepEqual(c.included, ['ns/vm0', 'ns/vm1', 'ns/vm2']);
+});
