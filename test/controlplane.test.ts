@@ -6,7 +6,7 @@ import { kubeConfig, kubectl, testNamespace } from './support/cluster.js';
 test('the API server reports its pinned version and serves core objects', async (t) => {
   const kc = kubeConfig();
   const version = await kc.makeApiClient(k8s.VersionApi).getCode();
-  t.is(version.gitVersion, 'v1.34.4');
+  t.is(version.gitVersion, 'v1.37.2');
   const ns = await testNamespace(t);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'probe' }, data: { a: '1' } } });

@@ -79,6 +79,8 @@ test('kubectl apply --dry-run=server -k deploy/ admits every object', (t) => {
     'ServiceAccount/apqn-agent',
     'Deployment/apqn-controller',
     'DaemonSet/apqn-agent',
+    'MutatingAdmissionPolicy/apqn-reservation-finalizer',
+    'MutatingAdmissionPolicyBinding/apqn-reservation-finalizer',
   ]) {
     t.true(kinds.includes(want), `${want} in deploy/`);
   }

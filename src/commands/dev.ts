@@ -175,6 +175,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     const kubeConfig = new k8s.KubeConfig();
     kubeConfig.loadFromFile(controlPlane.kubeconfigPath);
     await installCrds(kubeConfig, undefined, logger('crds'));
+    installClusterExtras(controlPlane, log);
     const names = options.topology.nodes.map((n) => n.name);
     await registerNodes(kubeConfig, names, log);
     if (options.controller !== false) controller = await startController({ kubeConfig, log: logger('controller') });
@@ -304,5 +305,19 @@ export async function run(args: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+}
+
+/**
+ * What `kubectl apply -k deploy/` installs besides the CRDs and the workloads, so that the
+ * playground behaves as a cluster with the operator deployed: the policy that gives each new
+ * reservation its finalizer, and the DRA DeviceClass.
+ */
+export const DEV_CLUSTER_MANIFESTS = ['deploy/admission/reservation-finalizer.yaml', 'deploy/dra/deviceclass.yaml'];
+
+function installClusterExtras(controlPlane: LocalControlPlane, log: Logger): void {
+  for (const file of DEV_CLUSTER_MANIFESTS) {
+    controlPlane.kubectl(['apply', '-f', path.join(repoRoot, file)]);
+    log.debug('applied', { manifest: file });
   }
 }
