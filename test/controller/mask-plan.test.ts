@@ -46,7 +46,7 @@ function bruteForce(
     cells.set(key(hq.apqn), { q: hq.apqn, w: Math.max(w, cells.get(key(hq.apqn))?.w ?? 0) });
   }
   const vertices = [...adapters.map((a) => ({ adapter: true, id: a })), ...domains.map((d) => ({ adapter: false, id: d }))];
-  let best: (Choice & { bits: number; order: number[] }) | undefined;
+  let best: (Choice & { bits: number; changes: number; order: number[] }) | undefined;
   for (let subset = 0; subset < 1 << vertices.length; subset++) {
     const X = new Set<number>();
     const Y = new Set<number>();
