@@ -26,7 +26,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import * as yaml from 'js-yaml';
-import { API_VERSION, type APQNReservation, type InUsePolicy } from '../src/api/types.js';
+import { API_VERSION, RESERVATION_FINALIZER, type APQNReservation, type InUsePolicy } from '../src/api/types.js';
 import { formatDomainId } from '../src/apbus/ids.js';
 import { ApBusModel, SystemClock } from '../src/apbus/model/index.js';
 import { topologyFromObject } from '../src/apbus/topology.js';
@@ -112,6 +112,29 @@ function tokenConfig(cp: LocalControlPlane, account: string, dir: string): { kc:
   return { kc, file };
 }
 
+/**
+ * Waits until the API server applies deploy/'s finalizer policy (it loads new policies from an
+ * informer): probe reservations in a namespace of their own, each let go again at once.
+ */
+async function finalizerPolicyInEffect(cp: LocalControlPlane): Promise<void> {
+  const ns = 'bench-admission-probe';
+  cp.kubectl(['create', 'namespace', ns]);
+  for (let i = 0; ; i++) {
+    const probe = {
+      apiVersion: API_VERSION,
+      kind: 'APQNReservation',
+      metadata: { name: `probe-${i}`, namespace: ns },
+      spec: { nodeName: 'nowhere', apqns: ['01.0000'] },
+    };
+    const created = JSON.parse(cp.kubectl(['create', '-o', 'json', '-f', '-'], JSON.stringify(probe))) as { metadata: { finalizers?: string[] } };
+    cp.kubectl(['patch', 'apqnreservation', probe.metadata.name, '-n', ns, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
+    if (created.metadata.finalizers?.includes(RESERVATION_FINALIZER)) break;
+    if (i >= 100) throw new Error('the reservation finalizer policy of deploy/admission/ did not take effect within 20 s');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  cp.kubectl(['delete', 'namespace', ns, '--wait=false']);
+}
+
 async function startCluster(): Promise<Cluster> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'apqn-bench-'));
   const policy = path.join(dir, 'audit-policy.yaml');
@@ -126,8 +149,11 @@ async function startCluster(): Promise<Cluster> {
   await installCrds(admin, undefined, logger('crds'));
   // deploy/'s namespace, ServiceAccounts and RBAC, as a cluster admin would apply them.
   const docs = yaml.loadAll(cp.kubectl(['kustomize', path.join(repo, 'deploy')])) as Array<{ kind: string }>;
-  const wanted = docs.filter((d) => d && ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].includes(d.kind));
+  // And the policy that gives each new reservation its finalizer (deploy/admission/).
+  const kinds = ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'MutatingAdmissionPolicy', 'MutatingAdmissionPolicyBinding'];
+  const wanted = docs.filter((d) => d && kinds.includes(d.kind));
   cp.kubectl(['apply', '-f', '-'], wanted.map((d) => yaml.dump(d)).join('---\n'));
+  await finalizerPolicyInEffect(cp);
   const controller = tokenConfig(cp, 'apqn-controller', dir);
   const agent = tokenConfig(cp, 'apqn-agent', dir);
   return { cp, admin, clients: operatorClients(admin), auditLog, controllerKubeconfig: controller.file, agentConfig: agent.kc, dir };
