@@ -126,9 +126,16 @@ async function finalizerPolicyInEffect(cp: LocalControlPlane): Promise<void> {
       metadata: { name: `probe-${i}`, namespace: ns },
       spec: { nodeName: 'nowhere', apqns: ['01.0000'] },
     };
-    const created = JSON.parse(cp.kubectl(['create', '-o', 'json', '-f', '-'], JSON.stringify(probe))) as { metadata: { finalizers?: string[] } };
-    cp.kubectl(['patch', 'apqnreservation', probe.metadata.name, '-n', ns, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
-    if (created.metadata.finalizers?.includes(RESERVATION_FINALIZER)) break;
+    let finalizers: string[] | undefined;
+    try {
+      // Right after the CRDs are installed a create may still meet a 503 (the resource is not
+      // yet in every API server cache): that is a retry too.
+      finalizers = (JSON.parse(cp.kubectl(['create', '-o', 'json', '-f', '-'], JSON.stringify(probe))) as { metadata: { finalizers?: string[] } }).metadata.finalizers;
+      cp.kubectl(['patch', 'apqnreservation', probe.metadata.name, '-n', ns, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
+    } catch {
+      finalizers = undefined;
+    }
+    if (finalizers?.includes(RESERVATION_FINALIZER)) break;
     if (i >= 100) throw new Error('the reservation finalizer policy of deploy/admission/ did not take effect within 20 s');
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
