@@ -400,13 +400,12 @@ async function ensureNamespace(kc: k8s.KubeConfig, name: string): Promise<void> 
 
 /** Deletes every reservation of the namespace and waits until they are gone. */
 async function deleteAll(cluster: Cluster, namespace: string, timeoutMs = 600_000): Promise<void> {
-  const { group, version, plural } = { group: 'ap.s390x.io', version: 'v1alpha1', plural: 'apqnreservations' };
   // A collection delete marks every object; with finalizers and watchers that can outlast the
   // API server's request timeout (504, which also ends the marking) or meet a server too busy to
   // answer: ask again (it is idempotent) until it is done.
   for (let attempt = 1; ; attempt++) {
     try {
-      await cluster.clients.reservations.api.deleteCollectionNamespacedCustomObject({ group, version, plural, namespace });
+      await cluster.clients.reservations.deleteCollection({ namespace });
       break;
     } catch (err) {
       // 504: the request outlasted the API server's timeout; a hang-up: the server was too busy.

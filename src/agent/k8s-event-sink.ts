@@ -1,7 +1,7 @@
 // AgentEvents as Kubernetes Events (events.k8s.io/v1) through the shared EventRecorder: about
 // the reservation the event names — with its uid when the reservation can be read, so
 // `kubectl describe apqnr` lists them — else about the node's APNodeState.
-import type * as k8s from '@kubernetes/client-node';
+import type { ApiConfig } from '../k8s/kubeconfig.js';
 import type { APQNReservation } from '../api/types.js';
 import { CustomResourceClient, ReservationType } from '../k8s/client.js';
 import { EventRecorder, type Regarding } from '../k8s/events.js';
@@ -10,7 +10,7 @@ import { eventSubject, type AgentEventSink } from './event-sink.js';
 
 const UID_TTL_MS = 60_000;
 
-export function kubernetesEventSink(kc: k8s.KubeConfig, nodeName: string, log: Logger): AgentEventSink {
+export function kubernetesEventSink(kc: ApiConfig, nodeName: string, log: Logger): AgentEventSink {
   const recorder = new EventRecorder(kc, { reportingInstance: `apqn-agent-${nodeName}`, log });
   const reservations = new CustomResourceClient<APQNReservation>(kc, ReservationType);
   const uids = new Map<string, { uid: string | undefined; atMs: number }>();

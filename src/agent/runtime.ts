@@ -11,7 +11,7 @@
 // nor the bus moved). Nothing here throws at the caller: API errors are retried with backoff by
 // the spec watch and the status writer, while passes go on with the last whole spec seen; a
 // pass that throws (a bug, or a test's injected kill) is reported in Synced and retried later.
-import type * as k8s from '@kubernetes/client-node';
+import type { ApiConfig } from '../k8s/kubeconfig.js';
 import type { SysfsBackend } from '../apbus/backend.js';
 import type { APNodeState, NodeStateStatus } from '../api/types.js';
 import { setCondition } from '../controller/conditions.js';
@@ -29,7 +29,7 @@ const MAX_ERROR_BACKOFF_MS = 60_000;
 const EVENT_FLUSH_WAIT_MS = 5000;
 
 export interface AgentRuntimeOptions {
-  kubeConfig: k8s.KubeConfig;
+  kubeConfig: ApiConfig;
   nodeName: string;
   backend: SysfsBackend;
   /** Bus rescan interval (default 2 s): how soon drift is seen. */

@@ -6,7 +6,7 @@
 // a watch event); nothing is ever merged from parts. While the API server is unreachable the
 // last object seen stays current — the controller cannot give its queues to anyone else before
 // this agent reports them released, so applying that spec cannot hurt another reservation.
-import type * as k8s from '@kubernetes/client-node';
+import type { ApiConfig } from '../k8s/kubeconfig.js';
 import { API_VERSION, type APNodeState } from '../api/types.js';
 import { realClock, sleep, type Clock } from '../k8s/clock.js';
 import { describeError, isAlreadyExists, type CustomResourceClient } from '../k8s/client.js';
@@ -14,7 +14,7 @@ import { Informer, customResourceSource } from '../k8s/informer.js';
 import { logger, type Logger } from '../log.js';
 
 export interface NodeSpecWatchOptions {
-  kubeConfig: k8s.KubeConfig;
+  kubeConfig: ApiConfig;
   client: CustomResourceClient<APNodeState>;
   nodeName: string;
   clock?: Clock;

@@ -5,7 +5,7 @@
 // startAgent() is the same agent for in-process use: `dev` runs one per simulated node, tests
 // run several in one process against the real API server.
 import * as fs from 'node:fs';
-import type * as k8s from '@kubernetes/client-node';
+import type { ApiConfig } from '../k8s/kubeconfig.js';
 import { SysfsBackend } from '../apbus/backend.js';
 import { ApbusInputError } from '../apbus/ids.js';
 import { ApBusModel, SystemClock } from '../apbus/model/index.js';
@@ -46,7 +46,7 @@ export interface StartAgentOptions
     AgentRuntimeOptions,
     'driftHoldSeconds' | 'resyncSeconds' | 'drainLookIntervalMs' | 'events' | 'nodeStates' | 'onStep' | 'onJournal' | 'apiBackoff'
   > {
-  kubeConfig: k8s.KubeConfig;
+  kubeConfig: ApiConfig;
   nodeName: string;
   /** The bus to work on; or `model` (a simulated node), for which a backend is made. */
   backend?: SysfsBackend;

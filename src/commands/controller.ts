@@ -1,7 +1,7 @@
 // `apqn-operator controller [--kubeconfig PATH] [--leader-elect] [--metrics-port N]`: the
 // cluster reconcile loop. startController() is the same thing in-process, for `dev` and tests.
 import * as os from 'node:os';
-import type * as k8s from '@kubernetes/client-node';
+import type { ApiConfig } from '../k8s/kubeconfig.js';
 import { loadKubeConfig } from '../k8s/client.js';
 import { logger, type Logger } from '../log.js';
 import { Controller } from '../controller/controller.js';
@@ -15,7 +15,7 @@ import { UsageError, parseFlags } from '../util/args.js';
 export const summary = 'run the cluster reconcile loop (reservations → node states, claims, conditions)';
 
 export interface StartControllerOptions {
-  kubeConfig: k8s.KubeConfig;
+  kubeConfig: ApiConfig;
   /** Reconcile only while holding the Lease. */
   leaderElect?: boolean;
   /** This replica's name in the Lease (default: hostname_pid). */

@@ -3,7 +3,7 @@
 // specs, claims) with level-based reconcilers; one staleness timer per node; and, with leader
 // election, reconcilers that run only while this replica holds the Lease. The caches (and the
 // decision cache) stay warm while not leading, so a new leader starts from a full view.
-import type * as k8s from '@kubernetes/client-node';
+import type { ApiConfig } from '../k8s/kubeconfig.js';
 import type { APNodeState, APQNClaim, APQNReservation } from '../api/types.js';
 import { operatorClients } from '../k8s/client.js';
 import { realClock } from '../k8s/clock.js';
@@ -28,7 +28,7 @@ export interface Leadership {
 }
 
 export interface ControllerOptions {
-  kubeConfig: k8s.KubeConfig;
+  kubeConfig: ApiConfig;
   log?: Logger;
   /** Reconcile only while holding the Lease (needs `leadership`). Without it, always. */
   leadership?: Leadership;

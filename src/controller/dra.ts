@@ -6,7 +6,7 @@
 // through its own indexes by node, and only when they can change a pool (dra-routing.ts):
 // agent heartbeats, Node status updates and reservation changes that leave a device as it was
 // enqueue nothing.
-import type * as k8s from '@kubernetes/client-node';
+import type { ApiConfig } from '../k8s/kubeconfig.js';
 import type { APNodeState, APQNClaim, APQNReservation } from '../api/types.js';
 import {
   DRA_DRIVER,
@@ -40,7 +40,7 @@ export interface SharedCaches {
 }
 
 export interface DraControllerOptions {
-  kubeConfig: k8s.KubeConfig;
+  kubeConfig: ApiConfig;
   /** Share these informers (started by their owner); without them the DRA side runs its own. */
   caches?: SharedCaches;
   /** Reconcile only while this returns true (the main Controller's isLeading); default always. */
@@ -248,7 +248,7 @@ export class DraController {
 }
 
 /** Whether the API server serves resource.k8s.io/v1 (Kubernetes ≥ 1.34, or 1.33 with it enabled). */
-export async function draApiServed(kc: k8s.KubeConfig): Promise<boolean> {
+export async function draApiServed(kc: ApiConfig): Promise<boolean> {
   try {
     await getJson(kc, `/apis/${RESOURCE_API_VERSION}`);
     return true;

@@ -4,7 +4,7 @@
 // throws). emit() only records: the write happens in the background, so a slow or failing
 // event write never holds up a reconcile. What must be said before an action is said in the
 // reservation's status (displacedQueues gate the node spec), not by an event.
-import type * as k8s from '@kubernetes/client-node';
+import type { ApiConfig } from '../k8s/kubeconfig.js';
 import { EventRecorder } from '../k8s/events.js';
 import type { Logger } from '../log.js';
 import type { EventSink } from './context.js';
@@ -15,7 +15,7 @@ export interface EventOptions {
   log: Logger;
 }
 
-export function kubernetesEvents(kc: k8s.KubeConfig, options: EventOptions): EventSink & { flush(): Promise<void> } {
+export function kubernetesEvents(kc: ApiConfig, options: EventOptions): EventSink & { flush(): Promise<void> } {
   const recorder = new EventRecorder(kc, {
     reportingInstance: options.host,
     log: options.log.child({ events: true }),

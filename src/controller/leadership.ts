@@ -1,7 +1,7 @@
 // The controller's leadership: the shared Lease elector (src/k8s/leader.ts, client-go's
 // rules) with the controller's defaults. Reconcilers run between onStart and onStop; onStop
 // is awaited (the reconcilers drain) before a clean stop releases the lease.
-import type * as k8s from '@kubernetes/client-node';
+import type { ApiConfig } from '../k8s/kubeconfig.js';
 import { LeaderElector } from '../k8s/leader.js';
 import type { Logger } from '../log.js';
 import type { Leadership } from './controller.js';
@@ -32,7 +32,7 @@ export function defaultLeaseSettings(identity: string): LeaseSettings {
   };
 }
 
-export function leaseLeadership(kc: k8s.KubeConfig, settings: Partial<LeaseSettings> & { identity: string }, log: Logger): Leadership {
+export function leaseLeadership(kc: ApiConfig, settings: Partial<LeaseSettings> & { identity: string }, log: Logger): Leadership {
   const s: LeaseSettings = { ...defaultLeaseSettings(settings.identity) };
   for (const [key, value] of Object.entries(settings)) if (value !== undefined) Object.assign(s, { [key]: value });
   let elector: LeaderElector | undefined;

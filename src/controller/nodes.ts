@@ -14,8 +14,7 @@
 // fans out to the reservations it decides whose status would change (the agent's report moved them).
 import type { APNodeState, APQNReservation, NodeStateSpec } from '../api/types.js';
 import { API_VERSION } from '../api/types.js';
-import { PatchStrategy } from '@kubernetes/client-node';
-import { isAlreadyExists, isConflict, isInvalid } from '../k8s/client.js';
+import { PatchStrategy, isAlreadyExists, isConflict, isInvalid } from '../k8s/client.js';
 import { deepEqual } from '../k8s/merge-patch.js';
 import type { SyncResult } from '../k8s/workqueue.js';
 import type { ClusterView } from './cluster-view.js';

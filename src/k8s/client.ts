@@ -1,11 +1,11 @@
-// Talking to the API server: loading a KubeConfig, typed clients for the project's custom
-// resources (thin wrappers over CustomObjectsApi), and telling API errors apart.
-import * as fs from 'node:fs';
-import * as http from 'node:http';
-import * as https from 'node:https';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import * as k8s from '@kubernetes/client-node';
+// Talking to the API server: loading the configuration, typed clients for the project's custom
+// resources (plain requests, rest.ts), and telling API errors apart.
+//
+// Nothing here loads client-node's main module (see kubeconfig.ts for why): only its light
+// ApiException and PatchStrategy modules, and its types.
+import type * as k8s from '@kubernetes/client-node';
+import { ApiException } from '@kubernetes/client-node/dist/gen/apis/exception.js';
+import { PatchStrategy } from '@kubernetes/client-node/dist/patch.js';
 import {
   GROUP,
   PLURAL,
@@ -17,52 +17,18 @@ import {
 } from '../api/types.js';
 import { realClock, sleep, type Clock } from './clock.js';
 import { keyOf, splitKey, type ObjectRef } from './keys.js';
-import { shareConnections } from './http-agent.js';
+import type { ApiConfig } from './kubeconfig.js';
+import { apiRequest } from './rest.js';
 
-// Every process that talks to the API server imports this module: reuse connections
-// (client-node would open a new TLS connection per request; see http-agent.ts).
-shareConnections();
-
-// ---------------------------------------------------------------------------------------------
-// KubeConfig
-
-const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
-
-/**
- * The cluster to talk to, in controller-runtime's order: an explicit path (the --kubeconfig
- * flag), $KUBECONFIG, the pod's service account when running in a cluster, ~/.kube/config.
- * Unlike client-node's loadFromDefault it never falls back to an unauthenticated localhost.
- */
-export function loadKubeConfig(explicitPath?: string): k8s.KubeConfig {
-  const env = process.env;
-  const kc = new k8s.KubeConfig();
-  if (explicitPath) {
-    kc.loadFromFile(explicitPath);
-    return kc;
-  }
-  if (env.KUBECONFIG) {
-    // loadFromDefault merges the path list in $KUBECONFIG.
-    kc.loadFromDefault();
-    return kc;
-  }
-  if (env.KUBERNETES_SERVICE_HOST && fs.existsSync(SERVICE_ACCOUNT_TOKEN)) {
-    kc.loadFromCluster();
-    return kc;
-  }
-  const home = path.join(os.homedir(), '.kube', 'config');
-  if (fs.existsSync(home)) {
-    kc.loadFromFile(home);
-    return kc;
-  }
-  throw new Error('no Kubernetes configuration: pass --kubeconfig, set KUBECONFIG, or run in a cluster');
-}
+export { ApiException, PatchStrategy };
+export { ClusterConfig, loadKubeConfig, type ApiConfig } from './kubeconfig.js';
 
 // ---------------------------------------------------------------------------------------------
 // Errors
 
 /** The HTTP status of an API error (ApiException, or a watch error), or undefined. */
 export function statusCode(err: unknown): number | undefined {
-  if (err instanceof k8s.ApiException) return err.code;
+  if (err instanceof ApiException) return err.code;
   if (err && typeof err === 'object') {
     const e = err as { code?: unknown; statusCode?: unknown };
     if (typeof e.code === 'number') return e.code;
@@ -73,7 +39,7 @@ export function statusCode(err: unknown): number | undefined {
 
 /** The metav1.Status an ApiException carries (its body arrives as text or parsed). */
 export function apiStatus(err: unknown): { reason?: string; message?: string } | undefined {
-  if (!(err instanceof k8s.ApiException)) return undefined;
+  if (!(err instanceof ApiException)) return undefined;
   let body: unknown = err.body;
   if (typeof body === 'string') {
     try {
@@ -96,7 +62,7 @@ export const isInvalid = (err: unknown): boolean => statusCode(err) === 422;
 /** A one-line description of an error for logs and condition messages. */
 export function describeError(err: unknown): string {
   const code = statusCode(err);
-  if (err instanceof k8s.ApiException) {
+  if (err instanceof ApiException) {
     const status = apiStatus(err);
     return `${code}${status?.reason ? ` ${status.reason}` : ''}: ${status?.message ?? 'API error'}`;
   }
@@ -137,35 +103,8 @@ export async function retryOnConflict<T>(fn: (attempt: number) => Promise<T>, op
 // Raw reads
 
 /** GETs an API path and returns the JSON as the server sent it (no client-side decoding). */
-export async function getJson<T>(kc: k8s.KubeConfig, apiPath: string): Promise<T> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('no current cluster in the KubeConfig');
-  const url = new URL(cluster.server.replace(/\/$/, '') + apiPath);
-  const options: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } };
-  await kc.applyToHTTPSOptions(options);
-  const transport = url.protocol === 'http:' ? http : https;
-  return new Promise<T>((resolve, reject) => {
-    const req = transport.request(url, options, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => (text += chunk));
-      res.on('error', reject);
-      res.on('end', () => {
-        const code = res.statusCode ?? 0;
-        if (code >= 200 && code < 300) {
-          try {
-            resolve(JSON.parse(text) as T);
-          } catch (err) {
-            reject(err);
-          }
-        } else {
-          reject(new k8s.ApiException(code, res.statusMessage ?? 'error', text, {}));
-        }
-      });
-    });
-    req.on('error', reject);
-    req.end();
-  });
+export function getJson<T>(kc: ApiConfig, apiPath: string): Promise<T> {
+  return apiRequest<T>(kc, apiPath);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -237,18 +176,10 @@ export interface DeleteOptions {
 
 /** get/list/create/patch/delete for one custom resource type; objects are the wire JSON. */
 export class CustomResourceClient<T extends CustomObject> {
-  readonly api: k8s.CustomObjectsApi;
-
   constructor(
-    kc: k8s.KubeConfig,
+    private readonly kc: ApiConfig,
     readonly type: CustomResourceType,
-  ) {
-    this.api = kc.makeApiClient(k8s.CustomObjectsApi);
-  }
-
-  private base() {
-    return { group: this.type.group, version: this.type.version, plural: this.type.plural };
-  }
+  ) {}
 
   private ref(target: ObjectRef | string): ObjectRef {
     const ref = typeof target === 'string' ? splitKey(target) : target;
@@ -269,11 +200,18 @@ export class CustomResourceClient<T extends CustomObject> {
       : `/apis/${group}/${version}/${plural}`;
   }
 
+  /** The path of one object (or of the collection, or of a subresource), names escaped. */
+  private objectPath(ref: { namespace?: string; name?: string }, subresource?: string): string {
+    const { group, version, plural } = this.type;
+    let p = `/apis/${group}/${version}`;
+    if (ref.namespace) p += `/namespaces/${encodeURIComponent(ref.namespace)}`;
+    p += `/${plural}`;
+    if (ref.name !== undefined) p += `/${encodeURIComponent(ref.name)}`;
+    return subresource ? `${p}/${subresource}` : p;
+  }
+
   async get(target: ObjectRef | string): Promise<T> {
-    const ref = this.ref(target);
-    return (await (ref.namespace
-      ? this.api.getNamespacedCustomObject({ ...this.base(), namespace: ref.namespace, name: ref.name })
-      : this.api.getClusterCustomObject({ ...this.base(), name: ref.name }))) as T;
+    return apiRequest<T>(this.kc, this.objectPath(this.ref(target)));
   }
 
   /** The object, or undefined when it does not exist. */
@@ -287,49 +225,42 @@ export class CustomResourceClient<T extends CustomObject> {
   }
 
   async list(options: ListOptions = {}): Promise<CustomObjectList<T>> {
-    const selectors = { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector };
-    const list =
-      options.namespace && this.type.namespaced
-        ? await this.api.listNamespacedCustomObject({ ...this.base(), namespace: options.namespace, ...selectors })
-        : await this.api.listClusterCustomObject({ ...this.base(), ...selectors });
-    return list as CustomObjectList<T>;
+    const namespace = this.type.namespaced ? options.namespace : undefined;
+    return apiRequest<CustomObjectList<T>>(this.kc, this.objectPath({ namespace }), {
+      query: { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector },
+    });
   }
 
   async create(obj: T): Promise<T> {
     const body = { apiVersion: `${this.type.group}/${this.type.version}`, kind: this.type.kind, ...obj };
     const namespace = obj.metadata?.namespace;
     this.ref({ namespace, name: obj.metadata?.name ?? '' });
-    return (await (namespace
-      ? this.api.createNamespacedCustomObject({ ...this.base(), namespace, body })
-      : this.api.createClusterCustomObject({ ...this.base(), body }))) as T;
+    return apiRequest<T>(this.kc, this.objectPath({ namespace }), { method: 'POST', body });
   }
 
   /** Replaces the whole object (PUT); its resourceVersion makes it conditional. */
   async replace(obj: T): Promise<T> {
     const ref = this.ref({ namespace: obj.metadata?.namespace, name: obj.metadata?.name ?? '' });
-    return (await (ref.namespace
-      ? this.api.replaceNamespacedCustomObject({ ...this.base(), namespace: ref.namespace, name: ref.name, body: obj })
-      : this.api.replaceClusterCustomObject({ ...this.base(), name: ref.name, body: obj }))) as T;
+    return apiRequest<T>(this.kc, this.objectPath(ref), { method: 'PUT', body: obj });
   }
 
   /** Patches the main resource (spec, metadata); a JSON merge patch unless told otherwise. */
   async patch(target: ObjectRef | string, body: unknown, options: PatchOptions = {}): Promise<T> {
-    const ref = this.ref(target);
-    const params = { ...this.base(), name: ref.name, body, ...patchParams(options) };
-    const config = k8s.setHeaderOptions('Content-Type', options.strategy ?? k8s.PatchStrategy.MergePatch);
-    return (await (ref.namespace
-      ? this.api.patchNamespacedCustomObject({ ...params, namespace: ref.namespace }, config)
-      : this.api.patchClusterCustomObject(params, config))) as T;
+    return this.sendPatch(this.objectPath(this.ref(target)), body, options);
   }
 
   /** Patches the status subresource (the main resource ignores status writes). */
   async patchStatus(target: ObjectRef | string, body: unknown, options: PatchOptions = {}): Promise<T> {
-    const ref = this.ref(target);
-    const params = { ...this.base(), name: ref.name, body, ...patchParams(options) };
-    const config = k8s.setHeaderOptions('Content-Type', options.strategy ?? k8s.PatchStrategy.MergePatch);
-    return (await (ref.namespace
-      ? this.api.patchNamespacedCustomObjectStatus({ ...params, namespace: ref.namespace }, config)
-      : this.api.patchClusterCustomObjectStatus(params, config))) as T;
+    return this.sendPatch(this.objectPath(this.ref(target), 'status'), body, options);
+  }
+
+  private sendPatch(apiPath: string, body: unknown, options: PatchOptions): Promise<T> {
+    return apiRequest<T>(this.kc, apiPath, {
+      method: 'PATCH',
+      body,
+      contentType: options.strategy ?? PatchStrategy.MergePatch,
+      query: patchParams(options),
+    });
   }
 
   /**
@@ -338,17 +269,23 @@ export class CustomResourceClient<T extends CustomObject> {
    * recreated or changed it meanwhile).
    */
   async delete(target: ObjectRef | string, options: DeleteOptions = {}): Promise<boolean> {
-    const ref = this.ref(target);
-    const body = options.preconditions ? { body: { preconditions: options.preconditions } } : {};
+    const body = options.preconditions ? { preconditions: options.preconditions } : undefined;
     try {
-      await (ref.namespace
-        ? this.api.deleteNamespacedCustomObject({ ...this.base(), namespace: ref.namespace, name: ref.name, ...body })
-        : this.api.deleteClusterCustomObject({ ...this.base(), name: ref.name, ...body }));
+      await apiRequest(this.kc, this.objectPath(this.ref(target)), { method: 'DELETE', body });
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
       throw err;
     }
+  }
+
+  /** Deletes every object of a namespace (or of the cluster) matching the selectors. */
+  async deleteCollection(options: ListOptions = {}): Promise<void> {
+    const namespace = this.type.namespaced ? options.namespace : undefined;
+    await apiRequest(this.kc, this.objectPath({ namespace }), {
+      method: 'DELETE',
+      query: { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector },
+    });
   }
 
   /** `kind namespace/name` for messages. */
@@ -371,7 +308,7 @@ export interface OperatorClients {
 }
 
 /** Clients for APQNReservation, APQNClaim and APNodeState. */
-export function operatorClients(kc: k8s.KubeConfig): OperatorClients {
+export function operatorClients(kc: ApiConfig): OperatorClients {
   return {
     reservations: new CustomResourceClient<APQNReservation>(kc, ReservationType),
     claims: new CustomResourceClient<APQNClaim>(kc, ClaimType),

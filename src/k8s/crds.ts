@@ -6,6 +6,11 @@ import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { logger, type Logger } from '../log.js';
 import { waitFor } from './controlplane.js';
+import { shareConnections } from './http-agent.js';
+
+// This module uses client-node's generated clients, and so do the commands that install CRDs
+// (`dev`, `controlplane`): their connections are shared too.
+shareConnections(k8s.KubeConfig);
 
 export const CRD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../crds');
 

@@ -7,10 +7,11 @@
 // so a flapping condition does not flood the namespace. Recording never throws and never
 // blocks the caller: failures are logged.
 import { randomInt } from 'node:crypto';
-import * as k8s from '@kubernetes/client-node';
 import { logger, type Logger } from '../log.js';
-import { realClock, type Clock } from './clock.js';
-import { describeError, isNotFound } from './client.js';
+import { formatMicroTime, realClock, type Clock } from './clock.js';
+import { PatchStrategy, describeError, isNotFound } from './client.js';
+import type { ApiConfig } from './kubeconfig.js';
+import { apiRequest } from './rest.js';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -40,9 +41,25 @@ const NOTE_MAX_BYTES = 1024;
 const REASON_MAX = 128;
 const ACTION_MAX = 128;
 
+/** An events.k8s.io/v1 Event as written (MicroTimes as text, see formatMicroTime). */
+interface EventBody {
+  apiVersion: 'events.k8s.io/v1';
+  kind: 'Event';
+  metadata: { name?: string; namespace?: string };
+  eventTime: string;
+  series?: { count: number; lastObservedTime: string };
+  reportingController: string;
+  reportingInstance: string;
+  action: string;
+  reason: string;
+  note: string;
+  type: EventType;
+  regarding: { apiVersion?: string; kind?: string; name?: string; namespace?: string; uid?: string; resourceVersion?: string };
+}
+
 interface Series {
   namespace: string;
-  body: k8s.EventsV1Event;
+  body: EventBody;
   /** The Event's name once created. */
   name?: string;
   firstSeen: number;
@@ -54,7 +71,6 @@ interface Series {
 }
 
 export class EventRecorder {
-  private readonly api: k8s.EventsV1Api;
   private readonly series = new Map<string, Series>();
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -63,8 +79,10 @@ export class EventRecorder {
   private readonly controller: string;
   private readonly instance: string;
 
-  constructor(kc: k8s.KubeConfig, options: EventRecorderOptions) {
-    this.api = kc.makeApiClient(k8s.EventsV1Api);
+  constructor(
+    private readonly kc: ApiConfig,
+    options: EventRecorderOptions,
+  ) {
     this.clock = options.clock ?? realClock;
     this.log = options.log ?? logger('events');
     this.windowMs = options.seriesWindowMs ?? 10 * 60_000;
@@ -105,7 +123,7 @@ export class EventRecorder {
           apiVersion: 'events.k8s.io/v1',
           kind: 'Event',
           metadata: {},
-          eventTime: new k8s.V1MicroTime(now),
+          eventTime: formatMicroTime(now),
           reportingController: this.controller,
           reportingInstance: this.instance,
           action,
@@ -163,14 +181,11 @@ export class EventRecorder {
     try {
       if (series.name && series.count > 1) {
         try {
-          await this.api.patchNamespacedEvent(
-            {
-              namespace,
-              name: series.name,
-              body: { series: { count: series.count, lastObservedTime: new k8s.V1MicroTime(series.lastSeen) } },
-            },
-            k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-          );
+          await apiRequest(this.kc, `${eventsPath(namespace)}/${encodeURIComponent(series.name)}`, {
+            method: 'PATCH',
+            body: { series: { count: series.count, lastObservedTime: formatMicroTime(series.lastSeen) } },
+            contentType: PatchStrategy.MergePatch,
+          });
           return;
         } catch (err) {
           if (!isNotFound(err)) throw err;
@@ -178,16 +193,16 @@ export class EventRecorder {
           series.name = undefined;
           series.count = 1;
           series.firstSeen = series.lastSeen;
-          series.body.eventTime = new k8s.V1MicroTime(series.lastSeen);
+          series.body.eventTime = formatMicroTime(series.lastSeen);
         }
       }
       if (series.name) return;
       const name = eventName(series.body.regarding?.name ?? 'event', this.clock.now());
-      const body: k8s.EventsV1Event = { ...series.body, metadata: { name, namespace } };
+      const body: EventBody = { ...series.body, metadata: { name, namespace } };
       if (series.count > 1) {
-        body.series = { count: series.count, lastObservedTime: new k8s.V1MicroTime(series.lastSeen) };
+        body.series = { count: series.count, lastObservedTime: formatMicroTime(series.lastSeen) };
       }
-      await this.api.createNamespacedEvent({ namespace, body });
+      await apiRequest(this.kc, eventsPath(namespace), { method: 'POST', body });
       series.name = name;
     } catch (err) {
       const r = series.body.regarding;
@@ -207,6 +222,10 @@ export class EventRecorder {
       this.series.delete(key);
     }
   }
+}
+
+function eventsPath(namespace: string): string {
+  return `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/events`;
 }
 
 /** `<object name>.<hex time>`, unique enough (client-go uses the nanosecond time). */

@@ -4,6 +4,7 @@
 // and recompute.
 import { realClock, type Clock } from './clock.js';
 import {
+  PatchStrategy,
   isConflict,
   isInvalid,
   isNotFound,
@@ -11,7 +12,6 @@ import {
   type CustomObject,
   type CustomResourceClient,
 } from './client.js';
-import * as k8s from '@kubernetes/client-node';
 import { objectKey } from './keys.js';
 
 export interface FinalizerOptions {
@@ -52,7 +52,7 @@ export async function addFinalizer<T extends CustomObject>(
           ? { op: 'add', path: '/metadata/finalizers/-', value: finalizer }
           : { op: 'add', path: '/metadata/finalizers', value: [finalizer] },
       ];
-      current = await client.patch(key, ops, { strategy: k8s.PatchStrategy.JsonPatch });
+      current = await client.patch(key, ops, { strategy: PatchStrategy.JsonPatch });
       return current;
     },
     { attempts: options.attempts ?? 5, clock: options.clock ?? realClock, retryable: guardFailed },
@@ -83,7 +83,7 @@ export async function removeFinalizer<T extends CustomObject>(
         { op: 'remove', path: `/metadata/finalizers/${index}` },
       ];
       try {
-        current = await client.patch(key, ops, { strategy: k8s.PatchStrategy.JsonPatch });
+        current = await client.patch(key, ops, { strategy: PatchStrategy.JsonPatch });
       } catch (err) {
         if (isNotFound(err)) return undefined;
         throw err;

@@ -7,18 +7,23 @@
 // local control plane: 400 creates with 32 in flight took 6.2 s that way and 2.0 s with one
 // keep-alive agent.
 //
-// shareConnections() makes createAgent hand out one keep-alive agent per distinct server and
-// TLS options (CA, client certificate, verification, SNI, proxy). Credentials sent as headers
-// (bearer tokens) are per request, so clients with different tokens may share connections.
+// sharedAgent() hands out one keep-alive agent per distinct server and TLS options (CA, client
+// certificate, verification, SNI, proxy). Credentials sent as headers (bearer tokens) are per
+// request, so clients with different tokens may share connections. ClusterConfig
+// (kubeconfig.ts) takes its agents from there; shareConnections() makes client-node's
+// KubeConfig class do the same, for code that uses its generated API classes (the CLI, `dev`,
+// tests). This module does not import client-node: the class is passed in by whoever has
+// loaded it (the controller and the agent never do; see kubeconfig.ts).
 import { createHash } from 'node:crypto';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 
+type ClusterLike = Pick<k8s.Cluster, 'server' | 'proxyUrl' | 'skipTLSVerify'>;
 type CreateAgent = (cluster: k8s.Cluster | null, options: Record<string, unknown>) => unknown;
 
 const shared = new Map<string, unknown>();
-let installed = false;
+const patched = new WeakSet<object>();
 
-function optionKey(cluster: k8s.Cluster | null, options: Record<string, unknown>): string {
+function optionKey(cluster: ClusterLike | null, options: Record<string, unknown>): string {
   const hash = createHash('sha256');
   hash.update(JSON.stringify([cluster?.server ?? '', cluster?.proxyUrl ?? '', cluster?.skipTLSVerify ?? false]));
   for (const name of Object.keys(options).sort()) {
@@ -30,19 +35,31 @@ function optionKey(cluster: k8s.Cluster | null, options: Record<string, unknown>
   return hash.digest('hex');
 }
 
-/** Installs the shared keep-alive agents (idempotent). */
-export function shareConnections(): void {
-  if (installed) return;
-  installed = true;
-  const proto = k8s.KubeConfig.prototype as unknown as { createAgent: CreateAgent };
+/**
+ * The process's agent for this server and these TLS options: made once by `create` (which
+ * gets the options with keepAlive set), then handed out again.
+ */
+export function sharedAgent<A>(
+  cluster: ClusterLike | null,
+  options: Record<string, unknown>,
+  create: (options: Record<string, unknown>) => A,
+): A {
+  const key = optionKey(cluster, options);
+  let agent = shared.get(key) as A | undefined;
+  if (!agent) {
+    agent = create({ ...options, keepAlive: true });
+    shared.set(key, agent);
+  }
+  return agent;
+}
+
+/** Makes client-node's KubeConfig class hand out the shared keep-alive agents (idempotent). */
+export function shareConnections(kubeConfigClass: typeof k8s.KubeConfig): void {
+  const proto = kubeConfigClass.prototype as unknown as { createAgent: CreateAgent };
+  if (patched.has(proto)) return;
+  patched.add(proto);
   const original = proto.createAgent;
   proto.createAgent = function (this: k8s.KubeConfig, cluster, options) {
-    const key = optionKey(cluster, options);
-    let agent = shared.get(key);
-    if (!agent) {
-      agent = original.call(this, cluster, { ...options, keepAlive: true });
-      shared.set(key, agent);
-    }
-    return agent;
+    return sharedAgent(cluster, options, (withKeepAlive) => original.call(this, cluster, withKeepAlive));
   };
 }

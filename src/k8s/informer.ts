@@ -1,28 +1,32 @@
-// A shared informer over client-node's ListWatch: a local cache kept current by list+watch,
-// event handlers meant only to enqueue keys, a synced flag, and restarts with backoff.
+// A shared informer: a local cache kept current by list+watch, event handlers meant only to
+// enqueue keys, a synced flag, and restarts with backoff.
 //
-// client-node 1.4's ListWatch re-watches when a watch ends and relists on 410 Gone, but any
-// other error (API server down, 403, a reset connection) stops it for good: it reports the
-// error once and waits for start(). This wrapper restarts it with exponential backoff; the
-// restart resumes from the last resourceVersion (or relists, on 410).
+// It lists and watches as client-node 1.4's ListWatch does — a list fills the cache (and
+// deletes what is no longer listed), a watch from the list's resourceVersion follows it, a
+// watch that ends is started again from the last resourceVersion seen, and 410 Gone (as a
+// status or as an ERROR event) means list again — but on the project's own requests (rest.ts),
+// so that the process need not load client-node (see kubeconfig.ts). Where ListWatch stops for
+// good after any other error (API server down, 403, a reset connection), this informer
+// restarts with exponential backoff; the restart resumes from the last resourceVersion.
 //
 // Cached objects carry no metadata.managedFields: the server-side-apply bookkeeping is often
-// larger than the rest of a small object, nothing reads it from a cache, and ListWatch keeps a
-// second reference to every object, so it is dropped from each listed and watched object
-// before ListWatch (or this cache) stores it.
-import * as k8s from '@kubernetes/client-node';
+// larger than the rest of a small object and nothing reads it from a cache, so it is dropped
+// from each listed and watched object before the cache stores it.
 import type { ObjectMeta } from '../api/types.js';
 import { logger, type Logger } from '../log.js';
 import { realClock, type Clock, type Timer } from './clock.js';
 import {
   describeError,
   getJson,
+  statusCode,
   type CustomObject,
   type CustomObjectList,
   type CustomResourceClient,
   type ListOptions,
 } from './client.js';
 import { objectKey } from './keys.js';
+import type { ApiConfig } from './kubeconfig.js';
+import { watchRequest } from './rest.js';
 
 /** Where an informer lists and watches. */
 export interface ListSource<T> {
@@ -63,7 +67,7 @@ export interface NodeObject {
  * events carry strings, and one cache must not hold both shapes.
  */
 export function nodeSource(
-  kc: k8s.KubeConfig,
+  kc: ApiConfig,
   options: { labelSelector?: string; fieldSelector?: string } = {},
 ): ListSource<NodeObject> {
   const query = new URLSearchParams();
@@ -110,49 +114,8 @@ export interface InformerOptions {
   log?: Logger;
 }
 
-/**
- * client-node's ListWatch.stop() only aborts a watch that is already connected; one still
- * connecting (stop() right after the list) would stay open for good and keep the process
- * alive. This Watch remembers its requests so that closing aborts those too. It also strips
- * managedFields from every watched object before ListWatch sees it.
- */
-class AbortableWatch extends k8s.Watch {
-  private readonly open = new Set<AbortController>();
-  private closed = false;
-
-  override async watch(...[path, params, callback, done]: Parameters<k8s.Watch['watch']>): Promise<AbortController> {
-    let controller: AbortController | undefined;
-    let finished = false;
-    const strip: typeof callback = (phase, obj, watchObj) => callback(phase, withoutManagedFields(obj), watchObj);
-    controller = await super.watch(path, params, strip, (err) => {
-      finished = true;
-      if (controller) this.open.delete(controller);
-      done(err);
-    });
-    if (this.closed) controller.abort();
-    else if (!finished) this.open.add(controller);
-    return controller;
-  }
-
-  close(): void {
-    this.closed = true;
-    for (const c of this.open) c.abort();
-    this.open.clear();
-  }
-
-  reopen(): void {
-    this.closed = false;
-  }
-}
-
-// ListWatch is typed for client-node's decoded objects (Date times); it only reads
-// metadata.name/namespace/resourceVersion, so it holds our wire-JSON objects unchanged.
-type Listed = k8s.KubernetesObject;
-
 export class Informer<T extends CustomObject> {
   readonly name: string;
-  private readonly listWatch: k8s.ListWatch<Listed>;
-  private readonly watch: AbortableWatch;
   private readonly objects = new Map<string, T>();
   private readonly handlers: InformerHandlers<T>[] = [];
   private readonly syncWaiters: Array<() => void> = [];
@@ -167,35 +130,22 @@ export class Informer<T extends CustomObject> {
   private lastStart = 0;
   private restartTimer: Timer | undefined;
   private lastErrorText: string | undefined;
+  /** Where the next watch starts; empty: list first. */
+  private resourceVersion = '';
+  /** Counts starts and stops: a list or watch of an earlier round reports nothing. */
+  private round = 0;
+  private watch: AbortController | undefined;
 
-  constructor(kc: k8s.KubeConfig, source: ListSource<T>, options: InformerOptions = {}) {
+  constructor(
+    private readonly kc: ApiConfig,
+    private readonly source: ListSource<T>,
+    options: InformerOptions = {},
+  ) {
     this.name = options.name ?? source.what;
     this.clock = options.clock ?? realClock;
     this.log = options.log ?? logger('informer', { informer: this.name });
     this.initialBackoffMs = options.restartBackoff?.initialMs ?? 200;
     this.maxBackoffMs = options.restartBackoff?.maxMs ?? 30_000;
-    const list = async () => {
-      const result = await source.list();
-      this.failures = 0;
-      for (const item of result.items ?? []) withoutManagedFields(item);
-      // ListWatch applies the list synchronously right after this promise settles; by the
-      // next macrotask the cache holds every listed object.
-      if (!this.synced) setImmediate(() => this.markSynced());
-      return result as unknown as k8s.KubernetesListObject<Listed>;
-    };
-    this.watch = new AbortableWatch(kc);
-    this.listWatch = new k8s.ListWatch<Listed>(
-      source.path,
-      this.watch,
-      list,
-      false,
-      source.labelSelector,
-      source.fieldSelector,
-    );
-    this.listWatch.on(k8s.ADD, (obj) => this.applied(obj as T));
-    this.listWatch.on(k8s.UPDATE, (obj) => this.applied(obj as T));
-    this.listWatch.on(k8s.DELETE, (obj) => this.removed(obj as T));
-    this.listWatch.on(k8s.ERROR, (err) => this.failed(err));
   }
 
   /** Adds handlers; objects already cached are replayed to `add`, as client-go does. */
@@ -222,10 +172,11 @@ export class Informer<T extends CustomObject> {
   /** Stops watching; the cache keeps its last contents. */
   async stop(): Promise<void> {
     this.running = false;
+    this.round++;
     this.restartTimer?.cancel();
     this.restartTimer = undefined;
-    await this.listWatch.stop();
-    this.watch.close();
+    this.watch?.abort();
+    this.watch = undefined;
     for (const resolve of this.syncWaiters.splice(0)) resolve();
   }
 
@@ -275,8 +226,79 @@ export class Informer<T extends CustomObject> {
 
   private run(): void {
     this.lastStart = this.clock.now();
-    this.watch.reopen();
-    this.listWatch.start().catch((err) => this.failed(err));
+    void this.listAndWatch(++this.round);
+  }
+
+  /** Lists (unless a resourceVersion to resume from is known), then watches from there. */
+  private async listAndWatch(round: number): Promise<void> {
+    try {
+      if (!this.resourceVersion) {
+        const list = await this.source.list();
+        if (round !== this.round) return;
+        this.failures = 0;
+        this.replaceAll(list.items ?? []);
+        this.resourceVersion = list.metadata?.resourceVersion ?? '';
+        this.markSynced();
+      }
+      const query = {
+        resourceVersion: this.resourceVersion,
+        labelSelector: this.source.labelSelector,
+        fieldSelector: this.source.fieldSelector,
+      };
+      const watch = await watchRequest(
+        this.kc,
+        this.source.path,
+        query,
+        (type, obj) => {
+          if (round === this.round) this.watched(type, obj as T);
+        },
+        (err) => {
+          if (round === this.round) this.watchEnded(round, err);
+        },
+      );
+      if (round === this.round) this.watch = watch;
+      else watch.abort();
+    } catch (err) {
+      if (round === this.round) this.failed(err);
+    }
+  }
+
+  /** A watch ended: watch again from where it was (list again after 410 Gone), or back off. */
+  private watchEnded(round: number, err: unknown): void {
+    this.watch = undefined;
+    if (err && statusCode(err) === 410) this.resourceVersion = '';
+    else if (err) return this.failed(err);
+    void this.listAndWatch(round);
+  }
+
+  private watched(type: string, obj: T): void {
+    switch (type) {
+      case 'ERROR':
+        // The server ends the watch after this; 410 Gone: the resourceVersion is too old.
+        if ((obj as { code?: unknown } | undefined)?.code === 410) this.resourceVersion = '';
+        return;
+      case 'ADDED':
+      case 'MODIFIED':
+        this.applied(withoutManagedFields(obj));
+        break;
+      case 'DELETED':
+        this.removed(withoutManagedFields(obj));
+        break;
+      // BOOKMARK: only the resourceVersion moves.
+    }
+    this.resourceVersion = obj?.metadata?.resourceVersion ?? '';
+  }
+
+  /** A (re)list: what is no longer listed is deleted, the rest added or updated. */
+  private replaceAll(items: T[]): void {
+    const listed = new Set<string>();
+    for (const item of items) listed.add(objectKey(item));
+    for (const [key, obj] of this.objects) {
+      if (listed.has(key)) continue;
+      this.objects.delete(key);
+      for (const h of this.handlers) this.call(() => h.delete?.(obj));
+    }
+    for (const item of items) this.applied(withoutManagedFields(item));
   }
 
   private markSynced(): void {
@@ -287,7 +309,7 @@ export class Informer<T extends CustomObject> {
   }
 
   private failed(err: unknown): void {
-    if (!this.running) return; // stop() aborts the watch, which reports an error
+    if (!this.running) return;
     if (this.restartTimer) return;
     this.lastErrorText = describeError(err);
     // A watch that ran quietly for a while before failing starts the backoff over.
@@ -303,22 +325,27 @@ export class Informer<T extends CustomObject> {
     }, delay);
   }
 
+  /** Adds or replaces; the same resourceVersion again (a relist of an unchanged object) is no change. */
   private applied(obj: T): void {
-    this.failures = 0;
     const key = objectKey(obj);
     const old = this.objects.get(key);
+    const version = old?.metadata?.resourceVersion;
+    if (old && version !== undefined && version !== null && version === obj.metadata?.resourceVersion) return;
+    this.failures = 0;
     this.objects.set(key, obj);
     for (const h of this.handlers) {
       this.call(() => (old ? h.update?.(old, obj) : h.add?.(obj)));
     }
   }
 
+  /** Removes; handlers see the object as the deletion reported it (only if it was cached). */
   private removed(obj: T): void {
-    this.objects.delete(objectKey(obj));
+    const key = objectKey(obj);
+    if (!this.objects.delete(key)) return;
     for (const h of this.handlers) this.call(() => h.delete?.(obj));
   }
 
-  /** A throwing handler must not break ListWatch's loop (it would stop without a word). */
+  /** A throwing handler must not break the watch loop. */
   private call(fn: () => void): void {
     try {
       fn();

@@ -7,10 +7,11 @@
 // - every write carries the resourceVersion that was read: 409 means someone else wrote first;
 // - seeing another holder on a still-valid lease means the lease was taken: step down at once;
 // - on a clean stop the leader releases the lease so a successor need not wait for expiry.
-import * as k8s from '@kubernetes/client-node';
 import { logger, type Logger } from '../log.js';
-import { parseApiTime, realClock, sleep, type Clock } from './clock.js';
+import { formatMicroTime, parseApiTime, realClock, sleep, type Clock } from './clock.js';
 import { describeError, isAlreadyExists, isConflict, isNotFound } from './client.js';
+import type { ApiConfig } from './kubeconfig.js';
+import { apiRequest } from './rest.js';
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -37,8 +38,24 @@ export interface LeaderElectionOptions {
 
 type Attempt = 'acquired' | 'held' | 'failed';
 
+/** A coordination.k8s.io/v1 Lease as the server sends it (MicroTimes as text). */
+export interface Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; [field: string]: unknown };
+  spec?: LeaseSpec;
+}
+
+export interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+  [field: string]: unknown;
+}
+
 export class LeaderElector {
-  private readonly api: k8s.CoordinationV1Api;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly leaseDurationMs: number;
@@ -53,10 +70,9 @@ export class LeaderElector {
   private loop: Promise<void> | undefined;
 
   constructor(
-    kc: k8s.KubeConfig,
+    private readonly kc: ApiConfig,
     private readonly options: LeaderElectionOptions,
   ) {
-    this.api = kc.makeApiClient(k8s.CoordinationV1Api);
     this.clock = options.clock ?? realClock;
     this.leaseDurationMs = options.leaseDurationMs ?? 15_000;
     this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
@@ -152,24 +168,24 @@ export class LeaderElector {
   private async tryAcquireOrRenew(): Promise<Attempt> {
     const { namespace, name, identity } = this.options;
     const now = this.clock.now();
-    const spec = (at: number, transitions: number, acquired: unknown): k8s.V1LeaseSpec => ({
+    const spec = (at: number, transitions: number, acquired: string | undefined): LeaseSpec => ({
       holderIdentity: identity,
       leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
-      acquireTime: (acquired as k8s.V1MicroTime) ?? new k8s.V1MicroTime(at),
-      renewTime: new k8s.V1MicroTime(at),
+      acquireTime: acquired ?? formatMicroTime(at),
+      renewTime: formatMicroTime(at),
       leaseTransitions: transitions,
     });
-    let lease: k8s.V1Lease;
+    let lease: Lease;
     try {
-      lease = await this.api.readNamespacedLease({ namespace, name });
+      lease = await this.read();
     } catch (err) {
       if (!isNotFound(err)) {
         this.log.debug('reading the lease failed', { error: describeError(err) });
         return 'failed';
       }
       try {
-        const created = await this.api.createNamespacedLease({
-          namespace,
+        const created = await apiRequest<Lease>(this.kc, leasesPath(namespace), {
+          method: 'POST',
           body: { metadata: { namespace, name }, spec: spec(now, 0, undefined) },
         });
         this.observe(created, now);
@@ -191,11 +207,7 @@ export class LeaderElector {
       ? spec(now, current.leaseTransitions ?? 0, current.acquireTime)
       : spec(now, (current.leaseTransitions ?? 0) + 1, undefined);
     try {
-      const updated = await this.api.replaceNamespacedLease({
-        namespace,
-        name,
-        body: { ...lease, spec: next }, // carries the resourceVersion we read
-      });
+      const updated = await this.replace({ ...lease, spec: next }); // carries the resourceVersion we read
       this.observe(updated, now);
       return 'acquired';
     } catch (err) {
@@ -206,7 +218,7 @@ export class LeaderElector {
   }
 
   /** Remembers when the lease record last changed, on our clock. */
-  private observe(lease: k8s.V1Lease, now: number): void {
+  private observe(lease: Lease, now: number): void {
     const version = lease.metadata?.resourceVersion;
     if (version !== this.observedVersion) {
       this.observedVersion = version;
@@ -221,28 +233,34 @@ export class LeaderElector {
 
   /** Gives the lease up (if still ours) so that another candidate can take it at once. */
   private async release(): Promise<void> {
-    const { namespace, name, identity } = this.options;
+    const { identity } = this.options;
     try {
-      const lease = await this.api.readNamespacedLease({ namespace, name });
+      const lease = await this.read();
       if (lease.spec?.holderIdentity !== identity) return;
       const now = this.clock.now();
-      await this.api.replaceNamespacedLease({
-        namespace,
-        name,
-        body: {
-          ...lease,
-          spec: {
-            leaseDurationSeconds: 1,
-            acquireTime: new k8s.V1MicroTime(now),
-            renewTime: new k8s.V1MicroTime(now),
-            leaseTransitions: lease.spec?.leaseTransitions ?? 0,
-          },
+      await this.replace({
+        ...lease,
+        spec: {
+          leaseDurationSeconds: 1,
+          acquireTime: formatMicroTime(now),
+          renewTime: formatMicroTime(now),
+          leaseTransitions: lease.spec?.leaseTransitions ?? 0,
         },
       });
       this.log.info('released the lease');
     } catch (err) {
       this.log.warn('could not release the lease; others wait for it to expire', { error: describeError(err) });
     }
+  }
+
+  private read(): Promise<Lease> {
+    const { namespace, name } = this.options;
+    return apiRequest<Lease>(this.kc, `${leasesPath(namespace)}/${encodeURIComponent(name)}`);
+  }
+
+  private replace(lease: Lease): Promise<Lease> {
+    const { namespace, name } = this.options;
+    return apiRequest<Lease>(this.kc, `${leasesPath(namespace)}/${encodeURIComponent(name)}`, { method: 'PUT', body: lease });
   }
 
   private callback(fn: () => void): void {
@@ -255,6 +273,10 @@ export class LeaderElector {
 }
 
 /** When the lease was last renewed, in ms since the epoch (NaN if never). For status and tests. */
-export function leaseRenewedAt(lease: k8s.V1Lease): number {
+export function leaseRenewedAt(lease: { spec?: { renewTime?: unknown } }): number {
   return parseApiTime(lease.spec?.renewTime);
+}
+
+function leasesPath(namespace: string): string {
+  return `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
 }

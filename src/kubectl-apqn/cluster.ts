@@ -1,9 +1,9 @@
 // Reading what the plugin shows from the API server: one list per kind (reads only), turned
 // into the controller's own ClusterView so `plan` decides exactly as the controller would.
-import * as k8s from '@kubernetes/client-node';
-import type { APNodeState, APQNClaim, APQNReservation } from '../api/types.js';
+import type { APNodeState, APQNClaim, APQNReservation, ObjectMeta } from '../api/types.js';
 import { DEFAULT_HEARTBEAT_STALE_MS, type ClusterView } from '../controller/cluster-view.js';
-import { operatorClients, statusCode } from '../k8s/client.js';
+import { getJson, operatorClients, statusCode } from '../k8s/client.js';
+import type { ApiConfig } from '../k8s/kubeconfig.js';
 
 export interface ClusterSnapshot {
   reservations: APQNReservation[];
@@ -13,18 +13,18 @@ export interface ClusterSnapshot {
   nodeLabels?: Map<string, Record<string, string>>;
 }
 
-export async function readNodeState(kc: k8s.KubeConfig, node: string): Promise<APNodeState | undefined> {
+export async function readNodeState(kc: ApiConfig, node: string): Promise<APNodeState | undefined> {
   return operatorClients(kc).nodeStates.find(node);
 }
 
-export async function listNodeStateNames(kc: k8s.KubeConfig): Promise<string[]> {
+export async function listNodeStateNames(kc: ApiConfig): Promise<string[]> {
   const list = await operatorClients(kc).nodeStates.list();
   return list.items.map((s) => s.metadata.name ?? '').sort();
 }
 
 /** Reservations and claims of one namespace, or of all when `namespace` is undefined. */
 export async function readReservationsAndClaims(
-  kc: k8s.KubeConfig,
+  kc: ApiConfig,
   namespace: string | undefined,
 ): Promise<{ reservations: APQNReservation[]; claims: APQNClaim[] }> {
   const clients = operatorClients(kc);
@@ -33,7 +33,7 @@ export async function readReservationsAndClaims(
 }
 
 /** Everything the controller decides from. */
-export async function readCluster(kc: k8s.KubeConfig): Promise<ClusterSnapshot> {
+export async function readCluster(kc: ApiConfig): Promise<ClusterSnapshot> {
   const clients = operatorClients(kc);
   const [reservations, claims, nodeStates, nodeLabels] = await Promise.all([
     clients.reservations.list(),
@@ -44,9 +44,9 @@ export async function readCluster(kc: k8s.KubeConfig): Promise<ClusterSnapshot> 
   return { reservations: reservations.items, claims: claims.items, nodeStates: nodeStates.items, ...(nodeLabels ? { nodeLabels } : {}) };
 }
 
-async function listNodeLabels(kc: k8s.KubeConfig): Promise<Map<string, Record<string, string>> | undefined> {
+async function listNodeLabels(kc: ApiConfig): Promise<Map<string, Record<string, string>> | undefined> {
   try {
-    const nodes = await kc.makeApiClient(k8s.CoreV1Api).listNode();
+    const nodes = await getJson<{ items: Array<{ metadata?: ObjectMeta }> }>(kc, '/api/v1/nodes');
     return new Map(nodes.items.map((n) => [n.metadata?.name ?? '', n.metadata?.labels ?? {}]));
   } catch (err) {
     if (statusCode(err) === 403) return undefined; // nodeSelector cannot be evaluated; said in the plan

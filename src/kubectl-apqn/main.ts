@@ -5,7 +5,7 @@
 //   kubectl apqn plan -f FILE [-n NS]         a dry run of applying reservations
 // Only reads from the API server. Kubeconfig: --kubeconfig, $KUBECONFIG, ~/.kube/config.
 import * as fs from 'node:fs';
-import type * as k8s from '@kubernetes/client-node';
+import type { ClusterConfig } from '../k8s/kubeconfig.js';
 import * as yaml from 'js-yaml';
 import { API_VERSION, type APQNReservation, reservationKey } from '../api/types.js';
 import { describeError, loadKubeConfig } from '../k8s/client.js';
@@ -104,11 +104,11 @@ function paintFor(parsed: ParsedArgs, io: PluginIO): Paint {
   return choosePaint(io.isTTY, io.env, stringFlag(parsed, 'color'));
 }
 
-function kubeConfig(parsed: ParsedArgs): k8s.KubeConfig {
+function kubeConfig(parsed: ParsedArgs): ClusterConfig {
   return loadKubeConfig(stringFlag(parsed, 'kubeconfig'));
 }
 
-function namespaceOf(parsed: ParsedArgs, kc: k8s.KubeConfig): string {
+function namespaceOf(parsed: ParsedArgs, kc: ClusterConfig): string {
   const explicit = stringFlag(parsed, 'namespace');
   if (explicit) return explicit;
   return kc.getContextObject(kc.getCurrentContext())?.namespace || 'default';

@@ -2,15 +2,15 @@
 // before they act, and `driver: host` reservations protecting their queues.
 import test from 'ava';
 import type { NodeStateSpec } from '../../src/api/types.js';
+import { getJson } from '../../src/k8s/client.js';
+import { kubeConfig } from '../support/cluster.js';
 import { condition, harness, twoCardNode, waitUntil } from './runtime-support.js';
 
-async function eventsFor(h: { clients: { reservations: { api: import('@kubernetes/client-node').CustomObjectsApi } }; ns: string }, name: string) {
-  const list = (await h.clients.reservations.api.listNamespacedCustomObject({
-    group: 'events.k8s.io',
-    version: 'v1',
-    plural: 'events',
-    namespace: h.ns,
-  })) as { items: Array<{ reason: string; note: string; type: string; regarding: { name: string } }> };
+async function eventsFor(h: { ns: string }, name: string) {
+  const list = await getJson<{ items: Array<{ reason: string; note: string; type: string; regarding: { name: string } }> }>(
+    kubeConfig(),
+    `/apis/events.k8s.io/v1/namespaces/${h.ns}/events`,
+  );
   return list.items.filter((e) => e.regarding.name === name);
 }
 

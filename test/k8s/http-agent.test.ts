@@ -1,14 +1,17 @@
 // Connection reuse (src/k8s/http-agent.ts): API calls through client-node share keep-alive
-// connections instead of opening one per request.
-import test from 'ava';
+// connections instead of opening one per request, and so do the project's own clients.
+import test, { type ExecutionContext } from 'ava';
 import * as https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
-import '../../src/k8s/client.js'; // installs shareConnections()
-import { kubeConfig } from '../support/cluster.js';
+import { getJson, loadKubeConfig } from '../../src/k8s/client.js';
+import { shareConnections } from '../../src/k8s/http-agent.js';
+import { kubeConfig, kubeconfigPath } from '../support/cluster.js';
 
-test.serial('sequential API calls reuse one connection, parallel calls add only what they need', async (t) => {
-  const kc = kubeConfig();
-  const port = Number(new URL(kc.getCurrentCluster()!.server).port);
+shareConnections(k8s.KubeConfig);
+
+/** Counts the connections opened to the test API server from now on. */
+function countConnections(t: ExecutionContext): () => number {
+  const port = Number(new URL(kubeConfig().getCurrentCluster()!.server).port);
   let opened = 0;
   const proto = https.Agent.prototype as unknown as { createConnection: (...args: unknown[]) => unknown };
   const original = proto.createConnection;
@@ -20,18 +23,39 @@ test.serial('sequential API calls reuse one connection, parallel calls add only 
   t.teardown(() => {
     proto.createConnection = original;
   });
+  return () => opened;
+}
+
+test.serial('sequential API calls reuse one connection, parallel calls add only what they need', async (t) => {
+  const kc = kubeConfig();
+  const opened = countConnections(t);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   // Another KubeConfig object for the same cluster shares the connections too.
   const other = kubeConfig().makeApiClient(k8s.CoreV1Api);
   await core.readNamespace({ name: 'default' }); // may open the first connection
-  const before = opened;
+  const before = opened();
   for (let i = 0; i < 20; i++) {
     await core.readNamespace({ name: 'default' });
     await other.listNamespace({ limit: 1 });
   }
-  t.is(opened - before, 0, '40 sequential calls after the first opened no new connection');
+  t.is(opened() - before, 0, '40 sequential calls after the first opened no new connection');
   await Promise.all(Array.from({ length: 4 }, () => core.readNamespace({ name: 'default' })));
-  t.true(opened - before <= 4, `4 parallel calls opened ${opened - before} connections`);
+  t.true(opened() - before <= 4, `4 parallel calls opened ${opened() - before} connections`);
+});
+
+test.serial("the project's own requests reuse connections, with a ClusterConfig or a client-node KubeConfig", async (t) => {
+  const opened = countConnections(t);
+  const light = loadKubeConfig(kubeconfigPath());
+  const kc = kubeConfig();
+  await getJson(light, '/api/v1/namespaces/default'); // may open the first connection
+  await getJson(kc, '/api/v1/namespaces/default');
+  const before = opened();
+  for (let i = 0; i < 20; i++) {
+    await getJson(light, '/api/v1/namespaces/default');
+    await getJson(loadKubeConfig(kubeconfigPath()), '/api/v1/namespaces/default');
+    await getJson(kc, '/api/v1/namespaces/default');
+  }
+  t.is(opened() - before, 0, '60 sequential requests after the first ones opened no new connection');
 });
 
 test.serial('different servers or TLS settings do not share an agent', async (t) => {

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import type * as k8s from '@kubernetes/client-node';
+import type { ApiConfig } from '../../k8s/kubeconfig.js';
 import { DRA_DRIVER, ResourceClaimType, type ResourceClaim } from '../../api/dra.js';
 import type { APNodeState } from '../../api/types.js';
 import type { SysfsIO } from '../../apbus/sysfs-io.js';
@@ -37,7 +37,7 @@ export const DEFAULT_CDI_DIR = '/var/run/cdi';
 export const DEFAULT_METADATA_ROOT = '/var/run/apqn-operator/dra-metadata';
 
 export interface DraPluginOptions {
-  kubeConfig: k8s.KubeConfig;
+  kubeConfig: ApiConfig;
   nodeName: string;
   /** This node's AP bus (the agent's SysfsBackend.io). */
   io: SysfsIO;
