@@ -382,6 +382,16 @@ class ReadyWatch {
   }
 }
 
+/**
+ * The sizes' inUsePolicy: Wait (the default, what a user gets), or APQN_BENCH_POLICY=Force to
+ * take the agent's quiet-queue looks (a second look a second after the first) out of the run.
+ */
+const SIZE_POLICY: InUsePolicy = (() => {
+  const p = process.env.APQN_BENCH_POLICY ?? 'Wait';
+  if (p !== 'Wait' && p !== 'Force' && p !== 'Fail') throw new Error(`APQN_BENCH_POLICY: Wait, Force or Fail, not ${p}`);
+  return p;
+})();
+
 function reservation(namespace: string, name: string, node: string, domain: number, inUsePolicy: InUsePolicy = 'Wait'): APQNReservation {
   return {
     apiVersion: API_VERSION,
@@ -555,7 +565,7 @@ async function measureSize(cluster: Cluster, size: Size, opts: SizeOptions): Pro
     await pool(items, concurrency, async (i) => {
       const name = `r${i}`;
       createdAt.set(name, performance.now());
-      await cluster.clients.reservations.create(reservation(ns, name, nodes.names[i % size.nodes]!, Math.floor(i / size.nodes)));
+      await cluster.clients.reservations.create(reservation(ns, name, nodes.names[i % size.nodes]!, Math.floor(i / size.nodes), SIZE_POLICY));
     });
     const all = await watch.until(`${size.reservations} reservations Ready`, () => watch.readyAt.size >= size.reservations, timeoutMs, true);
     const operatorMs = all ? Math.max(...watch.readyAt.values()) - started : performance.now() - started;
@@ -667,6 +677,7 @@ async function measureSingle(cluster: Cluster, repeat: number, policy: InUsePoli
 function report(singles: SingleResult[], results: SizeResult[], opts: { concurrency: number; runtime: ControllerRuntime; top: number; profileNote?: string }): string {
   const { concurrency, runtime } = opts;
   const lines: string[] = [
+    `Sizes' reservations: inUsePolicy ${SIZE_POLICY}${SIZE_POLICY === 'Wait' ? '' : ' (APQN_BENCH_POLICY)'}. ` +
     `Controller: ${runtime.kind === 'tsx' ? 'through tsx' : 'compiled by tsc (the bench compiles src/ itself)'}, a child process with deploy/'s NODE_OPTIONS (${shippedNodeOptions() ?? 'none'}); agents in the bench's process.`,
     '',
   ];
