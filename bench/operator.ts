@@ -336,26 +336,78 @@ const isReady = (r: APQNReservation) => r.status?.conditions?.some((c) => c.type
 class ReadyWatch {
   readonly readyAt = new Map<string, number>();
   readonly gone = new Set<string>();
+  /** How often the API server ended the watch and it was resumed (or relisted). */
+  restarts = 0;
   private waiters: Array<() => void> = [];
   private abort: AbortController | undefined;
+  private stopped = false;
+  private resourceVersion = '';
+
+  private constructor(
+    private readonly kc: k8s.KubeConfig,
+    private readonly clients: OperatorClients,
+    private readonly namespace: string,
+  ) {}
 
   static async start(kc: k8s.KubeConfig, clients: OperatorClients, namespace: string): Promise<ReadyWatch> {
-    const w = new ReadyWatch();
-    w.abort = await new k8s.Watch(kc).watch(
-      clients.reservations.path(namespace),
-      {},
-      (type: string, r: APQNReservation) => {
-        const name = r.metadata?.name ?? '';
-        if (type === 'DELETED') w.gone.add(name);
-        else if (!w.readyAt.has(name) && isReady(r)) w.readyAt.set(name, performance.now());
-        for (const wake of w.waiters.splice(0)) wake();
+    const w = new ReadyWatch(kc, clients, namespace);
+    await w.open();
+    return w;
+  }
+
+  private seen(type: string, r: APQNReservation): void {
+    const name = r.metadata?.name ?? '';
+    if (r.metadata?.resourceVersion) this.resourceVersion = r.metadata.resourceVersion;
+    if (type === 'DELETED') this.gone.add(name);
+    else if (!this.readyAt.has(name) && isReady(r)) this.readyAt.set(name, performance.now());
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  /**
+   * Watches from the last resourceVersion seen. The API server ends a watch whose reader falls
+   * behind (this process also runs every agent), so an end that stop() did not ask for resumes
+   * it at once; when the version has expired (410), a list fills in what the watch missed.
+   */
+  private async open(): Promise<void> {
+    const params = this.resourceVersion ? { resourceVersion: this.resourceVersion, allowWatchBookmarks: true } : {};
+    this.abort = await new k8s.Watch(this.kc).watch(
+      this.clients.reservations.path(this.namespace),
+      params,
+      (type: string, r: APQNReservation & { code?: number }) => {
+        if (type === 'ERROR') {
+          if (r.code === 410) this.resourceVersion = '';
+          return;
+        }
+        if (type === 'BOOKMARK') {
+          if (r.metadata?.resourceVersion) this.resourceVersion = r.metadata.resourceVersion;
+          return;
+        }
+        this.seen(type, r);
       },
       (err: unknown) => {
-        // Ended by stop() (an abort) is the normal end; anything else would skew the timings.
-        if (err && (err as Error).name !== 'AbortError') log.warn('reservation watch ended', { error: String(err) });
+        if (this.stopped) return;
+        if (err && (err as Error).name !== 'AbortError') log.warn('reservation watch ended; resuming', { error: String(err) });
+        this.restarts++;
+        void this.resume();
       },
     );
-    return w;
+  }
+
+  private async resume(): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        if (!this.resourceVersion) {
+          const list = await this.clients.reservations.list({ namespace: this.namespace });
+          for (const r of list.items ?? []) this.seen('ADDED', r);
+          this.resourceVersion = list.metadata?.resourceVersion ?? '';
+        }
+        await this.open();
+        return;
+      } catch (err) {
+        if (attempt >= 20) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
   }
 
   /** Waits until done(); past the deadline throws, or (lenient) returns false. */
@@ -378,6 +430,7 @@ class ReadyWatch {
   }
 
   stop(): void {
+    this.stopped = true;
     this.abort?.abort();
   }
 }
@@ -568,6 +621,7 @@ async function measureSize(cluster: Cluster, size: Size, opts: SizeOptions): Pro
       await cluster.clients.reservations.create(reservation(ns, name, nodes.names[i % size.nodes]!, Math.floor(i / size.nodes), SIZE_POLICY));
     });
     const all = await watch.until(`${size.reservations} reservations Ready`, () => watch.readyAt.size >= size.reservations, timeoutMs, true);
+    if (watch.restarts > 0) say(`${tag}: the API server ended the bench's watch ${watch.restarts} time(s); it resumed from the last version seen`);
     const operatorMs = all ? Math.max(...watch.readyAt.values()) - started : performance.now() - started;
     const ready = watch.readyAt.size;
     const cpuToReady = controller.cpuSeconds();
