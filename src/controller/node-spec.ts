@@ -265,15 +265,22 @@ function planMasks(
   // the host for nobody. Re-plan every pair from the bits' original values, preferring the bits
   // cleared now, and take the fresh plan when it displaces less, or as much with fewer changed
   // bits (the agent clears before it restores, so a reserved queue never passes through the host).
+  // Most compositions skip it: when the incremental plan displaces nothing and gives back none
+  // of the bits cleared now, its changes are only the bits the new pairs need, and no plan
+  // changes fewer.
+  const before = effectiveMasks(owned0, current);
+  const incrementalOutcome = outcome(incremental);
+  if (incrementalOutcome.protectedCount === 0 && incrementalOutcome.weight === 0 && !givesBackCleared(owned0, incremental)) {
+    return { owned: incremental, plan, blocked, hostBlocked };
+  }
   const fresh = freshPlan(owned, current, reservedPairs, hostQueues);
-  if (fresh && compareOutcomes(outcome(fresh.owned), outcome(incremental)) < 0) {
+  if (fresh && compareOutcomes(outcome(fresh.owned), incrementalOutcome) < 0) {
     return { owned: fresh.owned, plan: fresh.plan, blocked, hostBlocked };
   }
   return { owned: incremental, plan, blocked, hostBlocked };
 
   /** What a final set of owned bits costs: displaced queues (protected apart), bits changed from the spec as it is, bits cleared. */
   function outcome(final: OwnedMaskBits): Outcome {
-    const before = effectiveMasks(owned0, current);
     const after = effectiveMasks(final, current);
     const original = originalMasks(final, current);
     const cost: Outcome = { protectedCount: 0, weight: 0, changes: 0, cleared: 0 };
@@ -290,6 +297,15 @@ function planMasks(
     }
     return cost;
   }
+}
+
+/** Whether a bit cleared in `from` (ours, host: false) is no longer cleared in `to`. */
+function givesBackCleared(from: OwnedMaskBits, to: OwnedMaskBits): boolean {
+  for (const axis of ['apmask', 'aqmask'] as const) {
+    const clearedAfter = new Set(to[axis].filter((b) => !b.host).map((b) => b.id));
+    if (from[axis].some((b) => !b.host && !clearedAfter.has(b.id))) return true;
+  }
+  return false;
 }
 
 interface Outcome {
