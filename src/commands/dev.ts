@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
+import { API_VERSION, RESERVATION_FINALIZER } from '../api/types.js';
 import { ApbusInputError } from '../apbus/ids.js';
 import { parseTopology, type Topology } from '../apbus/topology.js';
 import { isAlreadyExists } from '../k8s/client.js';
@@ -176,6 +177,7 @@ export async function startDev(options: DevOptions): Promise<DevSession> {
     kubeConfig.loadFromFile(controlPlane.kubeconfigPath);
     await installCrds(kubeConfig, undefined, logger('crds'));
     installClusterExtras(controlPlane, log);
+    await finalizerPolicyInEffect(controlPlane);
     const names = options.topology.nodes.map((n) => n.name);
     await registerNodes(kubeConfig, names, log);
     if (options.controller !== false) controller = await startController({ kubeConfig, log: logger('controller') });
@@ -319,5 +321,33 @@ function installClusterExtras(controlPlane: LocalControlPlane, log: Logger): voi
   for (const file of DEV_CLUSTER_MANIFESTS) {
     controlPlane.kubectl(['apply', '-f', path.join(repoRoot, file)]);
     log.debug('applied', { manifest: file });
+  }
+}
+
+/**
+ * Waits until the API server admits a new reservation with the finalizer policy applied. Until
+ * then a create can be refused with 503 (the policy's matcher does not know the fresh CRD yet),
+ * and the first thing a new user does is create one. Probes with server-side dry runs, so the
+ * playground holds no probe object.
+ */
+async function finalizerPolicyInEffect(controlPlane: LocalControlPlane, timeoutMs = 60_000): Promise<void> {
+  const probe = JSON.stringify({
+    apiVersion: API_VERSION,
+    kind: 'APQNReservation',
+    metadata: { name: 'apqn-dev-probe', namespace: 'default' },
+    spec: { nodeName: 'none', apqns: ['00.0000'] },
+  });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const created = JSON.parse(controlPlane.kubectl(['create', '--dry-run=server', '-o', 'json', '-f', '-'], probe)) as {
+        metadata?: { finalizers?: string[] };
+      };
+      if (created.metadata?.finalizers?.includes(RESERVATION_FINALIZER)) return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw new Error(`the reservation finalizer policy (deploy/admission/) did not take effect within ${timeoutMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
