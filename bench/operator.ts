@@ -26,15 +26,16 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import * as yaml from 'js-yaml';
-import { API_VERSION, RESERVATION_FINALIZER, type APQNReservation, type InUsePolicy } from '../src/api/types.js';
+import { API_VERSION, type APQNReservation, type InUsePolicy } from '../src/api/types.js';
 import { formatDomainId } from '../src/apbus/ids.js';
 import { ApBusModel, SystemClock } from '../src/apbus/model/index.js';
 import { topologyFromObject } from '../src/apbus/topology.js';
 import { startAgent, type RunningAgent } from '../src/commands/agent.js';
-import { registerNodes } from '../src/commands/dev.js';
+import { finalizerPolicyInEffect, registerNodes } from '../src/commands/dev.js';
 import { describeError, operatorClients, type OperatorClients } from '../src/k8s/client.js';
 import { LocalControlPlane, freePort, waitFor } from '../src/k8s/controlplane.js';
 import { installCrds } from '../src/k8s/crds.js';
+import { Informer, customResourceSource } from '../src/k8s/informer.js';
 import { logger, setLogLevel } from '../src/log.js';
 import { parseFlags } from '../src/util/args.js';
 import { formatTopFunctions, sourceMapLocator, summarizeProfile, type CpuProfile, type ProfileSummary } from './cpuprofile.js';
@@ -110,36 +111,6 @@ function tokenConfig(cp: LocalControlPlane, account: string, dir: string): { kc:
   const file = path.join(dir, `${account}.kubeconfig`);
   fs.writeFileSync(file, kc.exportConfig(), { mode: 0o600 });
   return { kc, file };
-}
-
-/**
- * Waits until the API server applies deploy/'s finalizer policy (it loads new policies from an
- * informer): probe reservations in a namespace of their own, each let go again at once.
- */
-async function finalizerPolicyInEffect(cp: LocalControlPlane): Promise<void> {
-  const ns = 'bench-admission-probe';
-  cp.kubectl(['create', 'namespace', ns]);
-  for (let i = 0; ; i++) {
-    const probe = {
-      apiVersion: API_VERSION,
-      kind: 'APQNReservation',
-      metadata: { name: `probe-${i}`, namespace: ns },
-      spec: { nodeName: 'nowhere', apqns: ['01.0000'] },
-    };
-    let finalizers: string[] | undefined;
-    try {
-      // Right after the CRDs are installed a create may still meet a 503 (the resource is not
-      // yet in every API server cache): that is a retry too.
-      finalizers = (JSON.parse(cp.kubectl(['create', '-o', 'json', '-f', '-'], JSON.stringify(probe))) as { metadata: { finalizers?: string[] } }).metadata.finalizers;
-      cp.kubectl(['patch', 'apqnreservation', probe.metadata.name, '-n', ns, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
-    } catch {
-      finalizers = undefined;
-    }
-    if (finalizers?.includes(RESERVATION_FINALIZER)) break;
-    if (i >= 100) throw new Error('the reservation finalizer policy of deploy/admission/ did not take effect within 20 s');
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  cp.kubectl(['delete', 'namespace', ns, '--wait=false']);
 }
 
 async function startCluster(): Promise<Cluster> {
@@ -336,78 +307,37 @@ const isReady = (r: APQNReservation) => r.status?.conditions?.some((c) => c.type
 class ReadyWatch {
   readonly readyAt = new Map<string, number>();
   readonly gone = new Set<string>();
-  /** How often the API server ended the watch and it was resumed (or relisted). */
-  restarts = 0;
   private waiters: Array<() => void> = [];
-  private abort: AbortController | undefined;
-  private stopped = false;
-  private resourceVersion = '';
 
-  private constructor(
-    private readonly kc: k8s.KubeConfig,
-    private readonly clients: OperatorClients,
-    private readonly namespace: string,
-  ) {}
-
-  static async start(kc: k8s.KubeConfig, clients: OperatorClients, namespace: string): Promise<ReadyWatch> {
-    const w = new ReadyWatch(kc, clients, namespace);
-    await w.open();
-    return w;
-  }
-
-  private seen(type: string, r: APQNReservation): void {
-    const name = r.metadata?.name ?? '';
-    if (r.metadata?.resourceVersion) this.resourceVersion = r.metadata.resourceVersion;
-    if (type === 'DELETED') this.gone.add(name);
-    else if (!this.readyAt.has(name) && isReady(r)) this.readyAt.set(name, performance.now());
-    for (const wake of this.waiters.splice(0)) wake();
-  }
+  private constructor(private readonly informer: Informer<APQNReservation>) {}
 
   /**
-   * Watches from the last resourceVersion seen. The API server ends a watch whose reader falls
-   * behind (this process also runs every agent), so an end that stop() did not ask for resumes
-   * it at once; when the version has expired (410), a list fills in what the watch missed.
+   * Follows the namespace's reservations with the project's informer, which watches on from the
+   * last resourceVersion when the API server ends a watch (it ends one whose reader falls
+   * behind, and this process also runs every agent) and lists again after 410 Gone.
    */
-  private async open(): Promise<void> {
-    const params = this.resourceVersion ? { resourceVersion: this.resourceVersion, allowWatchBookmarks: true } : {};
-    this.abort = await new k8s.Watch(this.kc).watch(
-      this.clients.reservations.path(this.namespace),
-      params,
-      (type: string, r: APQNReservation & { code?: number }) => {
-        if (type === 'ERROR') {
-          if (r.code === 410) this.resourceVersion = '';
-          return;
-        }
-        if (type === 'BOOKMARK') {
-          if (r.metadata?.resourceVersion) this.resourceVersion = r.metadata.resourceVersion;
-          return;
-        }
-        this.seen(type, r);
+  static async start(kc: k8s.KubeConfig, clients: OperatorClients, namespace: string): Promise<ReadyWatch> {
+    const informer = new Informer<APQNReservation>(kc, customResourceSource(clients.reservations, { namespace }), { name: `bench ${namespace}` });
+    const w = new ReadyWatch(informer);
+    const wake = () => {
+      for (const fn of w.waiters.splice(0)) fn();
+    };
+    const seen = (r: APQNReservation) => {
+      const name = r.metadata?.name ?? '';
+      if (!w.readyAt.has(name) && isReady(r)) w.readyAt.set(name, performance.now());
+      wake();
+    };
+    informer.on({
+      add: seen,
+      update: (_old, r) => seen(r),
+      delete: (r) => {
+        w.gone.add(r.metadata?.name ?? '');
+        wake();
       },
-      (err: unknown) => {
-        if (this.stopped) return;
-        if (err && (err as Error).name !== 'AbortError') log.warn('reservation watch ended; resuming', { error: String(err) });
-        this.restarts++;
-        void this.resume();
-      },
-    );
-  }
-
-  private async resume(): Promise<void> {
-    for (let attempt = 0; !this.stopped; attempt++) {
-      try {
-        if (!this.resourceVersion) {
-          const list = await this.clients.reservations.list({ namespace: this.namespace });
-          for (const r of list.items ?? []) this.seen('ADDED', r);
-          this.resourceVersion = list.metadata?.resourceVersion ?? '';
-        }
-        await this.open();
-        return;
-      } catch (err) {
-        if (attempt >= 20) throw err;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-    }
+    });
+    informer.start();
+    await informer.waitForSync();
+    return w;
   }
 
   /** Waits until done(); past the deadline throws, or (lenient) returns false. */
@@ -430,8 +360,7 @@ class ReadyWatch {
   }
 
   stop(): void {
-    this.stopped = true;
-    this.abort?.abort();
+    void this.informer.stop();
   }
 }
 
@@ -621,7 +550,6 @@ async function measureSize(cluster: Cluster, size: Size, opts: SizeOptions): Pro
       await cluster.clients.reservations.create(reservation(ns, name, nodes.names[i % size.nodes]!, Math.floor(i / size.nodes), SIZE_POLICY));
     });
     const all = await watch.until(`${size.reservations} reservations Ready`, () => watch.readyAt.size >= size.reservations, timeoutMs, true);
-    if (watch.restarts > 0) say(`${tag}: the API server ended the bench's watch ${watch.restarts} time(s); it resumed from the last version seen`);
     const operatorMs = all ? Math.max(...watch.readyAt.values()) - started : performance.now() - started;
     const ready = watch.readyAt.size;
     const cpuToReady = controller.cpuSeconds();
