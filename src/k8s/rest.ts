@@ -165,10 +165,13 @@ export async function watchRequest(
     let pending = '';
     body.on('data', (chunk: string) => {
       pending += chunk;
+      // Lines are cut from a moving start and the rest kept once per chunk: cutting the rest
+      // again after every line would copy a chunk of many events once per event.
+      let start = 0;
       let newline: number;
-      while ((newline = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
+      while ((newline = pending.indexOf('\n', start)) >= 0) {
+        const line = pending.slice(start, newline);
+        start = newline + 1;
         if (done) return;
         let event: { type?: unknown; object?: unknown };
         try {
@@ -178,6 +181,7 @@ export async function watchRequest(
         }
         onEvent(String(event.type), event.object);
       }
+      pending = pending.slice(start);
     });
     body.on('error', (err) => finish(err));
     res.on('error', (err) => finish(err));
