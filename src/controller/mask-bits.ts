@@ -100,14 +100,26 @@ export function releasePlan(owned: OwnedMaskBits, current: HostMasks, stillReser
 
 /**
  * Drops restored entries (set back to their original host value) once the node shows the
- * bit set: nothing left to own. Cleared entries are releasePlan's to drop, since only it
- * knows whether a reservation still needs them.
+ * bit set under a spec that restores it: nothing left to own. `applied` is the owned bits of
+ * the spec the node's status reports on (the current spec when the status's observedGeneration
+ * is the spec's generation, none when it is older). A status about an older spec can show a
+ * bit still set because the agent has not yet applied the clear that a newer spec asked for;
+ * forgetting the bit then would leave it cleared with nobody owning it, never restored.
+ * Cleared entries are releasePlan's to drop, since only it knows whether a reservation still
+ * needs them.
  */
-export function forgetSettledBits(owned: OwnedMaskBits, current: HostMasks): OwnedMaskBits {
-  const keep = (axis: Axis): MaskBit[] =>
-    owned[axis].filter((b) => !(b.host && b.original !== false && current[axis].has(parseId[axis](b.id))));
+export function forgetSettledBits(owned: OwnedMaskBits, current: HostMasks, applied: OwnedMaskBits): OwnedMaskBits {
+  const keep = (axis: Axis): MaskBit[] => {
+    const restoredOnNode = new Set(applied[axis].filter((b) => b.host).map((b) => b.id));
+    return owned[axis].filter(
+      (b) => !(b.host && b.original !== false && restoredOnNode.has(b.id) && current[axis].has(parseId[axis](b.id))),
+    );
+  };
   return { apmask: keep('apmask'), aqmask: keep('aqmask') };
 }
+
+/** Nothing confirmed applied: for a node whose status is about an older spec than its current one. */
+export const NONE_APPLIED: OwnedMaskBits = Object.freeze({ apmask: [], aqmask: [] }) as OwnedMaskBits;
 
 function sortBits(axis: Axis, bits: readonly MaskBit[]): MaskBit[] {
   return [...bits].sort((x, y) => parseId[axis](x.id) - parseId[axis](y.id));

@@ -31,7 +31,7 @@ import {
   parseDomainId,
 } from '../apbus/ids.js';
 import { Mask } from '../apbus/mask.js';
-import { acquireMaskBits, effectiveMasks, forgetSettledBits, releasePlan, type HostMasks, type OwnedMaskBits } from './mask-bits.js';
+import { acquireMaskBits, effectiveMasks, forgetSettledBits, NONE_APPLIED, releasePlan, type HostMasks, type OwnedMaskBits } from './mask-bits.js';
 import { PROTECTED, planMaskClears, type HostQueue, type MaskPlan } from './mask-plan.js';
 import { nodeInventory, type NodeInventory } from './node-inventory.js';
 import type { ValidSpec } from './validate.js';
@@ -86,6 +86,9 @@ export function composeNodeSpec(node: string, state: APNodeState | undefined, me
   const current = { apmask: inventory.apmask, aqmask: inventory.aqmask };
   const owned0: OwnedMaskBits = { apmask: [...(state?.spec?.apmask ?? [])], aqmask: [...(state?.spec?.aqmask ?? [])] };
   const mode = bindingModeOf(state);
+  // The owned bits the node's status has seen applied: only a status about the current spec
+  // vouches for its restored bits (forgetSettledBits).
+  const applied = state?.status?.observedGeneration !== undefined && state.status.observedGeneration === state.metadata?.generation ? owned0 : NONE_APPLIED;
   const result: NodeComposition = {
     spec: { bindingMode: mode, apmask: [], aqmask: [], overrides: [], queues: [], mdevs: [] },
     included: [],
@@ -101,7 +104,7 @@ export function composeNodeSpec(node: string, state: APNodeState | undefined, me
   if (mode === 'Masks') {
     // Re-plan until no included member needs a pair only a protected queue's move would free.
     for (;;) {
-      const attempt = planMasks(inventory, current, owned0, hostMembers, vfioMembers);
+      const attempt = planMasks(inventory, current, owned0, applied, hostMembers, vfioMembers);
       if (attempt.blocked.size === 0) {
         owned = attempt.owned;
         for (const [k, v] of attempt.hostBlocked) result.hostBlocked.set(k, v);
@@ -112,7 +115,7 @@ export function composeNodeSpec(node: string, state: APNodeState | undefined, me
     }
   } else {
     // Override mode: masks stay as they are; give back any bits owned from an earlier mode.
-    owned = forgetSettledBits(releasePlan(owned0, current, []).owned, current);
+    owned = forgetSettledBits(releasePlan(owned0, current, []).owned, current, applied);
     result.spec.overrides = composeOverrides(state, inventory, vfioMembers);
   }
   result.spec.apmask = owned.apmask;
@@ -189,6 +192,7 @@ function planMasks(
   inventory: NodeInventory,
   current: { apmask: Set<number>; aqmask: Set<number> },
   owned0: OwnedMaskBits,
+  applied: OwnedMaskBits,
   hostMembers: readonly NodeMember[],
   vfioMembers: readonly NodeMember[],
 ): MaskAttempt {
@@ -256,7 +260,7 @@ function planMasks(
       blocked.set(m.key, { pairs, holders: [...holders].sort() });
     }
   }
-  const incremental = settle(acquireMaskBits(owned, plan, current), current, reservedPairs);
+  const incremental = settle(acquireMaskBits(owned, plan, current), current, reservedPairs, applied);
   if (blocked.size > 0 || hostBlocked.size > 0) return { owned: incremental, plan, blocked, hostBlocked };
 
   // (4) a fresh plan. Steps 1–3 keep every cleared bit a reservation still needs, so once
@@ -273,7 +277,7 @@ function planMasks(
   if (incrementalOutcome.protectedCount === 0 && incrementalOutcome.weight === 0 && !givesBackCleared(owned0, incremental)) {
     return { owned: incremental, plan, blocked, hostBlocked };
   }
-  const fresh = freshPlan(owned, current, reservedPairs, hostQueues);
+  const fresh = freshPlan(owned, current, reservedPairs, hostQueues, applied);
   if (fresh && compareOutcomes(outcome(fresh.owned), incrementalOutcome) < 0) {
     return { owned: fresh.owned, plan: fresh.plan, blocked, hostBlocked };
   }
@@ -320,8 +324,8 @@ function compareOutcomes(a: Outcome, b: Outcome): number {
 }
 
 /** Owned bits after the plan, with the cleared bits no reserved pair needs any more given back at once. */
-function settle(owned: OwnedMaskBits, current: HostMasks, reservedPairs: readonly Apqn[]): OwnedMaskBits {
-  return forgetSettledBits(releasePlan(owned, current, reservedPairs).owned, current);
+function settle(owned: OwnedMaskBits, current: HostMasks, reservedPairs: readonly Apqn[], applied: OwnedMaskBits): OwnedMaskBits {
+  return forgetSettledBits(releasePlan(owned, current, reservedPairs).owned, current, applied);
 }
 
 /**
@@ -334,6 +338,7 @@ function freshPlan(
   current: HostMasks,
   reservedPairs: readonly Apqn[],
   hostQueues: readonly HostQueue[],
+  applied: OwnedMaskBits,
 ): { owned: OwnedMaskBits; plan: MaskPlan } | undefined {
   const prefer = { adapters: new Set<number>(), domains: new Set<number>() };
   const undo = (axis: Axis): MaskBit[] =>
@@ -349,7 +354,7 @@ function freshPlan(
   const plan = planMaskClears({ apmask: masks.apmask, aqmask: masks.aqmask, reserved: reservedPairs, hostQueues }, { prefer });
   if (plan.blockedPairs.length > 0 || plan.conflicts.length > 0) return undefined;
   // Bits cleared now that the plan clears again keep their recorded original (acquireMaskBits).
-  return { owned: settle(acquireMaskBits(base, plan, current), current, reservedPairs), plan };
+  return { owned: settle(acquireMaskBits(base, plan, current), current, reservedPairs, applied), plan };
 }
 
 /** Owned `host: true` bits set for host reservations (original false) that no host reservation needs now. */

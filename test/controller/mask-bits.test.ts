@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { MaskBit } from '../../src/api/types.js';
 import { parseApqn } from '../../src/apbus/ids.js';
-import { type OwnedMaskBits, acquireMaskBits, effectiveMasks, forgetSettledBits, releasePlan } from '../../src/controller/mask-bits.js';
+import { type OwnedMaskBits, acquireMaskBits, effectiveMasks, forgetSettledBits, NONE_APPLIED, releasePlan } from '../../src/controller/mask-bits.js';
 
 const bit = (id: string, host: boolean, original?: boolean): MaskBit => ({ id, host, ...(original !== undefined ? { original } : {}) });
 const masks = (apmask: number[], aqmask: number[]) => ({ apmask: new Set(apmask), aqmask: new Set(aqmask) });
@@ -106,10 +106,15 @@ test('acquireMaskBits records the value before the first change, and keeps it on
   t.deepEqual(third.apmask, [bit('05', false, true)]);
 });
 
-test('forgetSettledBits drops restored bits once the node shows them, keeps the rest (cleared ones are releasePlan\'s)', (t) => {
+test('forgetSettledBits drops restored bits once the node shows them under a spec that restores them, keeps the rest (cleared ones are releasePlan\'s)', (t) => {
   const owned = { apmask: [bit('05', true, true), bit('06', true, true), bit('07', false, true)], aqmask: [bit('0004', false, false)] };
   const node = masks([5], []); // 05 restored on the node, 06 not yet
-  t.deepEqual(forgetSettledBits(owned, node), { apmask: [bit('06', true, true), bit('07', false, true)], aqmask: [bit('0004', false, false)] });
+  t.deepEqual(forgetSettledBits(owned, node, owned), { apmask: [bit('06', true, true), bit('07', false, true)], aqmask: [bit('0004', false, false)] });
+  // The status is about a spec that still cleared 05: the node showing 05 set says nothing
+  // about the restore (the agent may not have cleared it yet), so the entry stays.
+  const older = { apmask: [bit('05', false, true)], aqmask: [] };
+  t.deepEqual(forgetSettledBits(owned, node, older).apmask.map((b) => b.id), ['05', '06', '07']);
+  t.deepEqual(forgetSettledBits(owned, node, NONE_APPLIED).apmask.map((b) => b.id), ['05', '06', '07']);
 });
 
 test('effectiveMasks applies owned bits over the node masks', (t) => {

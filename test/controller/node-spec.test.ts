@@ -54,6 +54,29 @@ test('release: a bit no reservation needs goes back to its original value, and i
   t.deepEqual(composeNodeSpec('n', restored, []).spec.aqmask, []);
 });
 
+test('a restore is not forgotten on a status about an older spec: the agent may still apply that spec\'s clear (soak seed 3, synced-matches-bus)', (t) => {
+  // Generation 2 clears aqmask 0004 for ns/vm; the node's status is still about generation 1
+  // (0004 set). ns/vm is deleted: generation 3 restores 0004. Were the entry dropped because the
+  // node shows 0004 set, the agent finishing generation 2 would clear 0004 and generation 3 would
+  // not own it any more: cleared for nobody, never restored, while the node says Synced.
+  const spec: NodeStateSpec = { aqmask: [{ id: '0004', host: false, original: true }] };
+  const lagging = state('n', threeCards, { spec, generation: 2, status: { observedGeneration: 1 } });
+  const releasing = composeNodeSpec('n', lagging, []);
+  t.deepEqual(releasing.spec.aqmask, [{ id: '0004', host: true, original: true }]);
+
+  // The agent applied generation 2 (0004 cleared) and reports it; generation 3 is written.
+  const clearedOld = state('n', { ...threeCards, aqmask: range(0, 255).filter((d) => d !== 4) }, {
+    spec: { aqmask: releasing.spec.aqmask }, generation: 3, status: { observedGeneration: 2 },
+  });
+  t.deepEqual(composeNodeSpec('n', clearedOld, []).spec.aqmask, [{ id: '0004', host: true, original: true }]);
+  // A status about generation 3 still showing 0004 set before the agent read it again: kept
+  // until a status about the spec that restores it shows it set.
+  const restoredStale = state('n', threeCards, { spec: { aqmask: releasing.spec.aqmask }, generation: 3, status: { observedGeneration: 2 } });
+  t.deepEqual(composeNodeSpec('n', restoredStale, []).spec.aqmask, [{ id: '0004', host: true, original: true }]);
+  const restored = state('n', threeCards, { spec: { aqmask: releasing.spec.aqmask }, generation: 3, status: { observedGeneration: 3 } });
+  t.deepEqual(composeNodeSpec('n', restored, []).spec.aqmask, []);
+});
+
 test('a bit that was clear before the operator is not set on release', (t) => {
   const spec: NodeStateSpec = { apmask: [{ id: '05', host: false, original: false }] };
   const c = composeNodeSpec('n', state('n', { ...threeCards, apmask: [6, 7] }, { spec }), []);
