@@ -141,7 +141,12 @@ export function pendingRestores(journal: AgentJournal, wanted: WantedState, fact
   const released = (rs: readonly string[]) => rs.filter((r) => !inSpec.has(r));
   const maskBits: MaskRestore[] = [];
   for (const r of journal.maskBits()) {
-    if (maskState(r, spec) !== 'restore') continue;
+    const state = maskState(r, spec);
+    // The spec itself may name the bit back at its original value: the controller keeps a
+    // restore in the spec until a status about that spec shows it done. The released
+    // reservations the change was made for still wait for it, as for a restore of our own.
+    const specRestores = state === 'spec' && spec.bits.get(`${r.mask}:${r.bit}`) === r.original && released(r.reservations).length > 0;
+    if (state !== 'restore' && !specRestores) continue;
     maskBits.push({ kind: r.mask, bit: r.bit, host: r.original, reservations: released(r.reservations) });
   }
   const overrides: OverrideRestore[] = [];
