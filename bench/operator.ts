@@ -365,8 +365,8 @@ class ReadyWatch {
 }
 
 /**
- * The sizes' inUsePolicy: Wait (the default, what a user gets), or APQN_BENCH_POLICY=Force to
- * take the agent's quiet-queue looks (a second look a second after the first) out of the run.
+ * The sizes' inUsePolicy: Wait (the default, what a user gets: idle queues are cordoned and
+ * moved in the same pass), or APQN_BENCH_POLICY=Force to take the cordon writes out of the run.
  */
 const SIZE_POLICY: InUsePolicy = (() => {
   const p = process.env.APQN_BENCH_POLICY ?? 'Wait';

@@ -1,5 +1,5 @@
 // Reads a simulated node's AP bus straight from the model (ApBusModel), for the invariants:
-// masks, every queue's driver and driver_override, every mdev's matrix. Never the operator's
+// masks, every queue's driver, driver_override and (on the host driver) online, every mdev's matrix. Never the operator's
 // status: the soak judges the operator by the bus itself.
 import { formatAdapterId, formatApqn, formatDomainId } from '../src/apbus/ids.js';
 import type { ApBusModel } from '../src/apbus/model/index.js';
@@ -15,7 +15,7 @@ export function snapshotBus(model: ApBusModel): BusSnapshot {
     for (const domain of model.queueDomains(adapter)) {
       const q = model.queue({ adapter, domain });
       if (!q) continue;
-      queues.push({ apqn: formatApqn(q.apqn), driver: q.driver, override: q.driverOverride });
+      queues.push({ apqn: formatApqn(q.apqn), driver: q.driver, override: q.driverOverride, online: q.driver === 'cex4queue' ? q.online : null });
     }
   }
   const mdevs: MdevSnapshot[] = model.mdevs.list().map((m) => ({

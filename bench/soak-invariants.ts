@@ -18,10 +18,12 @@
 //   synced-matches-bus  a node whose status says Synced=True (for its current spec generation)
 //                       has exactly what the spec asks for, and everything the spec does not own
 //                       as it was before the run (mask bits, driver_override, mdevs), every queue
-//                       on the driver those masks and overrides give it
+//                       on the driver those masks and overrides give it, and no host queue left
+//                       offline (a cordon the spec no longer needs) that was online before
 // After everything was deleted (checkReleased): the bus invariants and synced-matches-bus again,
-//   nothing-lost        no mdev the run made; every queue on its driver of before the run;
-//                       apmask, aqmask and every driver_override exactly as before the run
+//   nothing-lost        no mdev the run made; every queue on its driver of before the run, and
+//                       online if it was; apmask, aqmask and every driver_override exactly as
+//                       before the run
 //   all-released        no reservation or claim is left (a finalizer that never finished)
 // The runner adds `settles` when the cluster did not settle within its bound.
 import { formatApqn, parseAdapterId, parseApqn, parseDomainId, formatAdapterId, formatDomainId } from '../src/apbus/ids.js';
@@ -35,6 +37,9 @@ export interface QueueSnapshot {
   driver: QueueDriver;
   /** driver_override (6.19), null when none. */
   override: string | null;
+  /** zcrypt `online` while on cex4queue (false: cordoned, or its card is not serving); null
+   *  on another driver; absent when not recorded. */
+  online?: boolean | null;
 }
 
 export interface MdevSnapshot {
@@ -354,6 +359,8 @@ export function syncedViolations(nodeStates: readonly APNodeState[], buses: read
     for (const q of bus.queues) {
       const wanted = driverFor(q.apqn, apmask, aqmask, q.override);
       if (q.driver !== '' && q.driver !== wanted) fail(`${q.apqn} is on ${q.driver}; its masks and driver_override put it on ${wanted}`);
+      const was = initial.queues.find((i) => i.apqn === q.apqn);
+      if (q.driver === 'cex4queue' && q.online === false && was?.online !== false) fail(`${q.apqn} is offline on the host driver (cordoned) though nothing takes it; before the run it was online`);
     }
   }
   return out;
@@ -401,6 +408,7 @@ export function releasedViolations(buses: readonly BusSnapshot[], before: readon
       // A queue moved by a mask bit not restored is named with that bit above.
       if (now.driver !== was.driver && !byMask) fail(`${apqn} is on ${now.driver || 'no driver'}; before the run it was on ${was.driver || 'no driver'}`);
       if (now.override !== was.override) fail(`driver_override of ${apqn} is ${now.override ?? 'unset'}; before the run it was ${was.override ?? 'unset'}`);
+      if (now.driver === 'cex4queue' && now.online === false && was.online !== false) fail(`${apqn} is offline to the host (a cordon never undone); before the run it was online`);
     }
     for (const apqn of nowQueues.keys()) if (!beforeQueues.has(apqn)) fail(`queue ${apqn} exists; it did not before the run`);
     const initialMdevs = new Map(initial.mdevs.map((m) => [m.uuid, m]));

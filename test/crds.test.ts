@@ -665,6 +665,7 @@ function bigNodeStatus(adapters: number): Required<NodeStateStatus> {
         requestsInFlight: d === 5 ? 3 : 0,
         requestCount: a * 1000 + d,
         vfioStatus: assigned ? 'assigned' : 'unassigned',
+        cordoned: d === 6,
       });
     }
   }

@@ -4,7 +4,8 @@
 // events and calls again after requeueAfterMs or when the spec/bus changes.
 //
 // A pass: look (fingerprint + inventory) → plan (plan.ts) → take the first step that may run
-// (asking the in-use policy, drain.ts, for steps that take queues off the host) → look again →
+// (asking the in-use policy, drain.ts, for steps that take queues off the host; cordoning the
+// idle ones first) → look again →
 // plan again … until nothing may run; then report (report.ts, drift.ts, degraded.ts).
 // An error stops the pass (report, requeue with backoff); a crash at any point is fine because
 // the next pass plans from the bus as it is — and from the journal (journal.ts), which records
@@ -13,12 +14,12 @@
 // Synced only when it equals the spec plus everything the journal says to hand back.
 import { SysfsError } from '../apbus/errno.js';
 import { formatApqn } from '../apbus/ids.js';
-import type { BusInventory, SysfsBackend } from '../apbus/backend.js';
+import type { BusInventory, QueueInfo, SysfsBackend } from '../apbus/backend.js';
 import type { Condition, NodeStateSpec, NodeStateStatus, ReservationPhase } from '../api/types.js';
 import { setCondition, type ConditionInput } from '../controller/conditions.js';
 import { BusFacts } from './bus-facts.js';
 import { degradedCondition } from './degraded.js';
-import { DEFAULT_LOOK_INTERVAL_MS, judgeMoves, describeActivity, type MoveVerdict, type QueueVerdict } from './drain.js';
+import { DEFAULT_LOOK_INTERVAL_MS, judgeMoves, describeActivity, queuesToCordon, type MoveVerdict, type QueueVerdict } from './drain.js';
 import {
   DEFAULT_DRIFT_HOLD_SECONDS,
   driftCondition,
@@ -58,8 +59,8 @@ export interface PassResult {
   /** Call again after this long even if nothing changes (draining, backoff, a guest to let go). */
   requeueAfterMs?: number;
   /** Set when this status is a short-lived step on the way to applying the spec: if the bus
-   *  stays quiet, a pass at this clock time (ms) finds more done — queues whose in-use check
-   *  only confirms that nothing uses them, or steps left over for the next pass. The status
+   *  stays quiet, a pass at this clock time (ms) finds more done — steps left over for the
+   *  next pass. The status
    *  writer may hold it back until then, so a spec applied without real waiting costs one
    *  write. Unset: the status stands until something changes, and a person should see it. */
   settlesAtMs?: number;
@@ -80,7 +81,7 @@ export interface PassOptions {
   onJournal?: (index: number, what: string) => void;
   /** Drift stays True this long after the last difference (default 30). */
   driftHoldSeconds?: number;
-  /** Wait/Fail: request_count must stand still this long between two looks (default 1000). */
+  /** Wait/Fail: how often to look again at queues with host requests in flight (default 1000). */
   drainLookIntervalMs?: number;
   /** With nothing changing, a full pass still runs this often (default 60): catches what the
    *  fingerprint does not cover (hand-written driver_override, guests attaching, counters). */
@@ -140,6 +141,8 @@ interface Chosen {
   readonly step: Step;
   readonly items: readonly PlanItem[];
   readonly forced: readonly QueueVerdict[];
+  /** A cordon step: the queues as they were just before it (request_count). */
+  readonly cordoned?: readonly QueueInfo[];
 }
 
 /** The first step that may run now. Steps that take queues off the host ask the in-use policy
@@ -156,11 +159,27 @@ function choose(
 ): Chosen | null {
   const judge = (item: PlanItem, next: Candidate): MoveVerdict | null => {
     if (next.moves.length === 0) return null;
-    const v = judgeMoves(next.moves, wanted.intents, memory.drain, opts.nowMs, opts.drainLookIntervalMs ?? DEFAULT_LOOK_INTERVAL_MS);
+    const v = judgeMoves(next.moves, wanted.intents, memory.drain, opts.nowMs);
     verdicts.set(item.key, v);
     return v;
   };
   const list = candidates(items).filter((c) => !skip.has(describeStep(c.next.step)) && (attempts.get(c.item.key) ?? 0) < MAX_STEPS_PER_ITEM);
+  // Cordon first: every idle queue still online that a pending move takes, in one step, before
+  // anything moves (drain.ts: only an idle queue can be cordoned without cutting requests off).
+  const cordon = new Map<number, QueueInfo>();
+  const cordonItems: PlanItem[] = [];
+  for (const { item, next } of list) {
+    const v = judge(item, next);
+    const queues = v ? queuesToCordon(v) : [];
+    if (queues.length === 0) continue;
+    cordonItems.push(item);
+    for (const q of queues) cordon.set(q.apqn.adapter * 256 + q.apqn.domain, q);
+  }
+  if (cordon.size > 0) {
+    const cordoned = [...cordon.entries()].sort(([a], [b]) => a - b).map(([, q]) => q);
+    const step: Step = { kind: 'queueOnline', apqns: cordoned.map((q) => q.apqn), online: false };
+    if (!skip.has(describeStep(step))) return { step, items: cordonItems, forced: [], cordoned };
+  }
   for (let i = 0; i < list.length; i++) {
     const { item, next } = list[i]!;
     const v = judge(item, next);
@@ -183,6 +202,22 @@ function choose(
     return { step: { ...step, bits: [...bits].sort((a, b) => a - b) }, items: merged, forced };
   }
   return null;
+}
+
+/** A request zcrypt sent a queue between the agent's look and its cordon was handed back with
+ *  EAGAIN (online_store → ap_flush_queue); zcrypt retries it on another online queue of the
+ *  domain if there is one. request_count shows such a request: say so. */
+function cordonRaceEvents(chosen: Chosen, facts: BusFacts): AgentEvent[] {
+  const raced = (chosen.cordoned ?? []).filter((q) => (facts.queue(q.apqn.adapter, q.apqn.domain)?.requestCount ?? q.requestCount) > q.requestCount);
+  if (raced.length === 0) return [];
+  return [
+    {
+      type: 'Warning',
+      reason: 'CordonRace',
+      message: `The host sent ${raced.map((q) => formatApqn(q.apqn)).join(', ')} a request between the agent's look and its cordon: zcrypt got it back with EAGAIN and retries it on another online queue of the domain, if there is one.`,
+      apqns: raced.map((q) => formatApqn(q.apqn)),
+    },
+  ];
 }
 
 function forcedEvents(chosen: Chosen): AgentEvent[] {
@@ -326,6 +361,7 @@ export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory
       break;
     }
     facts = new BusFacts(current.inv);
+    events.push(...cordonRaceEvents(chosen, facts));
     items = plan();
   }
 
@@ -365,39 +401,25 @@ export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory
 
   const outcome: PassOutcome = { items, verdicts: new Map(verdicts), failure, problems: [] };
   events.push(...situationEvents(memory, outcome));
-  const settlesAtMs = settlesAt(outcome, memory, opts, hitLimit);
+  const settlesAtMs = settlesAt(outcome, opts, hitLimit);
   const result = finish(memory, facts, wanted, outcome, current.fingerprint, specKey, opts, holdMs, events, stepsExecuted, requeueFor(outcome, memory, opts, hitLimit), hitLimit, settlesAtMs);
   return settlesAtMs !== undefined ? { ...result, settlesAtMs } : result;
 }
 
 /** When this pass's status stops being true by itself (see PassResult.settlesAtMs), or
- *  undefined when it stands. Short-lived: an in-use check that has only to confirm, one look
- *  interval after the first look, that a queue is quiet (nothing in flight and request_count
- *  never moved), and a pass that stopped at its step limit. Anything else that keeps a
- *  reservation from Applied — requests in flight, a count that moved, Stuck, a Fail refusal,
- *  a failed step, a block — is news, and stands. */
-function settlesAt(outcome: PassOutcome, memory: AgentMemory, opts: PassOptions, hitLimit: boolean): number | undefined {
-  if (outcome.failure || outcome.problems.length > 0) return undefined;
-  const lookIntervalMs = opts.drainLookIntervalMs ?? DEFAULT_LOOK_INTERVAL_MS;
-  let at = hitLimit ? opts.nowMs : undefined;
+ *  undefined when it stands: only a pass that stopped at its step limit, with nothing but
+ *  steps left for the next pass. Anything that keeps a reservation from Applied — requests in
+ *  flight, Stuck, a Fail refusal, a failed step, a block — is news, and stands. */
+function settlesAt(outcome: PassOutcome, opts: PassOptions, hitLimit: boolean): number | undefined {
+  if (!hitLimit || outcome.failure || outcome.problems.length > 0) return undefined;
   for (const item of outcome.items) {
     if (item.satisfied) continue;
     const verdict = outcome.verdicts.get(item.key);
-    if (verdict) {
-      for (const q of verdict.queues) {
-        if (q.state === 'idle' || q.state === 'forced') continue;
-        const look = memory.drain.get(q.queue.apqn.adapter * 256 + q.queue.apqn.domain);
-        const confirming = (q.state === 'waiting' || q.state === 'checking') && q.queue.requestsInFlight === 0 && look !== undefined && look.refMs === look.sinceMs;
-        if (!confirming) return undefined;
-        at = Math.max(at ?? opts.nowMs, look.refMs + lookIntervalMs);
-      }
-      continue;
-    }
-    if (item.block?.kind === 'waiting') continue; // behind another step of this plan
-    if (hitLimit && item.next) continue; // the next pass takes it
+    if (verdict && verdict.queues.some((q) => q.state !== 'idle' && q.state !== 'forced' && q.state !== 'cordon')) return undefined;
+    if (verdict || item.next || item.block?.kind === 'waiting') continue;
     return undefined;
   }
-  return at;
+  return opts.nowMs;
 }
 
 /** One Normal event about the node for what a batch finished: the reservations that reached
@@ -491,7 +513,7 @@ function requeueFor(outcome: PassOutcome, memory: AgentMemory, opts: PassOptions
   }
   if (hitLimit) want(1);
   const states = new Set([...outcome.verdicts.values()].flatMap((v) => v.queues.map((q) => q.state)));
-  if (states.has('waiting') || states.has('checking') || states.has('stuck')) want(opts.drainLookIntervalMs ?? DEFAULT_LOOK_INTERVAL_MS);
+  if (states.has('waiting') || states.has('stuck')) want(opts.drainLookIntervalMs ?? DEFAULT_LOOK_INTERVAL_MS);
   if (states.has('refused')) want(RECHECK_MS);
   // Guests closing an mdev and guest_matrix catching up are not in the bus fingerprint.
   for (const i of outcome.items) {
@@ -547,7 +569,7 @@ function finish(
   }
 
   const status: NodeStateStatus = {
-    ...busStatus(facts, ownedMdevs(memory), memory.capabilities),
+    ...busStatus(facts, ownedMdevs(memory), memory.capabilities, cordonedQueues(memory)),
     reservations,
     conditions: conditionsWith(memory, [synced, degraded, drift], nowMs),
   };
@@ -566,6 +588,15 @@ function finish(
 /** Release and restore items: what the agent hands back for reservations the spec dropped. */
 function isHandBack(key: string): boolean {
   return key.startsWith('release:') || key.startsWith('restore:');
+}
+
+/** The host queues the journal says the agent cordoned (none while it cannot be read). */
+function cordonedQueues(memory: AgentMemory): ReadonlySet<number> {
+  try {
+    return new Set([...memory.journal.cordons()].map((c) => c.index));
+  } catch {
+    return new Set();
+  }
 }
 
 /** The mdevs the journal says are ours (none while it cannot be read). */

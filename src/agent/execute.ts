@@ -29,5 +29,8 @@ export function executeStep(backend: SysfsBackend, step: Step): void {
     case 'setMatrix':
       backend.setMatrix(step.uuid, step.matrix);
       return;
+    case 'queueOnline':
+      for (const apqn of step.apqns) backend.setQueueOnline(apqn, step.online);
+      return;
   }
 }

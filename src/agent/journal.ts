@@ -1,6 +1,7 @@
 // The agent's journal: its own record, kept on the node, of what it changed on the AP bus and
 // must hand back — the value a mask bit or a queue's driver_override had before the agent first
-// changed it, and the mdevs it owns. It is written BEFORE the change it covers (write a temp
+// changed it, the host queues it cordoned (set offline) to move them, and the mdevs it owns.
+// It is written BEFORE the change it covers (write a temp
 // file, fsync, rename, fsync the directory), so whatever the agent does to the bus, a record of
 // how to undo it is already on disk; an entry is dropped once the bus shows the original value
 // again and the spec no longer wants otherwise.
@@ -16,7 +17,9 @@
 //   {"version":1, "bootId":"…",
 //    "maskBits":[{"mask":"aqmask","id":"0004","original":true,"reservations":["ns/a"]}],
 //    "overrides":[{"apqn":"05.0004","original":"","reservations":["ns/a"]}],
+//    "cordons":[{"apqn":"05.0005","reservations":["ns/a"]}],
 //    "mdevs":[{"uuid":"…","reservation":"ns/a"}]}
+// `cordons` is optional (journals from before cordoning have none).
 // `bootId` is the kernel's boot_id when the entries were recorded: after a reboot the masks are
 // the boot-time ones and there are no overrides and no mdevs, so older entries describe nothing.
 import * as fs from 'node:fs';
@@ -54,6 +57,14 @@ export interface OverrideRecord {
   readonly reservations: readonly string[];
 }
 
+/** A host queue the agent set offline (zcrypt `online` 0) to move it: online again if the move
+ *  is no longer wanted while it is still on the host driver. */
+export interface CordonRecord {
+  readonly apqn: Apqn;
+  readonly index: number;
+  readonly reservations: readonly string[];
+}
+
 export interface MdevRecord {
   readonly uuid: string;
   readonly reservation: string | undefined;
@@ -84,11 +95,12 @@ const formatBit = (mask: MaskKind, bit: number) => (mask === 'apmask' ? formatAd
 interface Entries {
   readonly maskBits: Map<string, MaskBitRecord>;
   readonly overrides: Map<number, OverrideRecord>;
+  readonly cordons: Map<number, CordonRecord>;
   readonly mdevs: Map<string, MdevRecord>;
 }
 
-const copyOf = (e: Entries): Entries => ({ maskBits: new Map(e.maskBits), overrides: new Map(e.overrides), mdevs: new Map(e.mdevs) });
-const emptyEntries = (): Entries => ({ maskBits: new Map(), overrides: new Map(), mdevs: new Map() });
+const copyOf = (e: Entries): Entries => ({ maskBits: new Map(e.maskBits), overrides: new Map(e.overrides), cordons: new Map(e.cordons), mdevs: new Map(e.mdevs) });
+const emptyEntries = (): Entries => ({ maskBits: new Map(), overrides: new Map(), cordons: new Map(), mdevs: new Map() });
 
 /** Edits made together and written once (AgentJournal.commit). */
 export class JournalDraft {
@@ -121,6 +133,18 @@ export class JournalDraft {
   deleteOverride(index: number): void {
     const old = this.entries.overrides.get(index);
     if (old && this.entries.overrides.delete(index)) this.#note(`forget driver_override ${formatApqn(old.apqn)}`);
+  }
+
+  setCordon(record: CordonRecord): void {
+    const old = this.entries.cordons.get(record.index);
+    if (old && sameList(old.reservations, record.reservations)) return;
+    this.entries.cordons.set(record.index, { ...record, reservations: [...record.reservations].sort() });
+    this.#note(`${old ? 'update' : 'record'} cordon of ${formatApqn(record.apqn)}`);
+  }
+
+  deleteCordon(index: number): void {
+    const old = this.entries.cordons.get(index);
+    if (old && this.entries.cordons.delete(index)) this.#note(`forget cordon of ${formatApqn(old.apqn)}`);
   }
 
   setMdev(uuid: string, reservation: string | undefined): void {
@@ -184,7 +208,7 @@ export class AgentJournal {
     }
     const parsed = parseJournal(text, this.location);
     if (this.#bootId !== undefined && parsed.bootId !== undefined && parsed.bootId !== this.#bootId) {
-      const n = parsed.entries.maskBits.size + parsed.entries.overrides.size + parsed.entries.mdevs.size;
+      const n = parsed.entries.maskBits.size + parsed.entries.overrides.size + parsed.entries.cordons.size + parsed.entries.mdevs.size;
       this.loadNote = `the journal was written before the node rebooted (boot ${parsed.bootId}, now ${this.#bootId}): its ${n} entries describe a bus that no longer exists and are dropped`;
       this.#entries = emptyEntries();
       return;
@@ -213,6 +237,14 @@ export class AgentJournal {
     return this.#loaded().overrides.get(index);
   }
 
+  cordons(): IterableIterator<CordonRecord> {
+    return this.#loaded().cordons.values();
+  }
+
+  cordon(index: number): CordonRecord | undefined {
+    return this.#loaded().cordons.get(index);
+  }
+
   /** Mdevs the agent owns: uuid → reservation. */
   mdevs(): ReadonlyMap<string, string | undefined> {
     this.#mdevView ??= new Map([...this.#loaded().mdevs.values()].map((m) => [m.uuid, m.reservation]));
@@ -225,7 +257,7 @@ export class AgentJournal {
 
   get size(): number {
     const e = this.#loaded();
-    return e.maskBits.size + e.overrides.size + e.mdevs.size;
+    return e.maskBits.size + e.overrides.size + e.cordons.size + e.mdevs.size;
   }
 
   /** A copy to edit; nothing changes until commit(). */
@@ -266,13 +298,16 @@ export function formatJournal(entries: Entries, bootId: string | undefined): str
   const overrides = [...entries.overrides.values()]
     .sort((x, y) => x.index - y.index)
     .map((o) => ({ apqn: formatApqn(o.apqn), original: o.original, reservations: [...o.reservations] }));
+  const cordons = [...entries.cordons.values()]
+    .sort((x, y) => x.index - y.index)
+    .map((c) => ({ apqn: formatApqn(c.apqn), reservations: [...c.reservations] }));
   const mdevs = [...entries.mdevs.values()]
     .sort((x, y) => x.uuid.localeCompare(y.uuid))
     .map((m) => ({ uuid: m.uuid, ...(m.reservation ? { reservation: m.reservation } : {}) }));
-  const doc = { version: VERSION, ...(bootId !== undefined ? { bootId } : {}), maskBits, overrides, mdevs };
+  const doc = { version: VERSION, ...(bootId !== undefined ? { bootId } : {}), maskBits, overrides, cordons, mdevs };
   // One entry per line: a person reading the file on the node sees what the agent will undo.
   const lines = (list: unknown[]) => (list.length ? `[\n  ${list.map((x) => JSON.stringify(x)).join(',\n  ')}\n ]` : '[]');
-  return `{"version":${doc.version},${bootId !== undefined ? `"bootId":${JSON.stringify(bootId)},` : ''}\n "maskBits":${lines(maskBits)},\n "overrides":${lines(overrides)},\n "mdevs":${lines(mdevs)}\n}\n`;
+  return `{"version":${doc.version},${bootId !== undefined ? `"bootId":${JSON.stringify(bootId)},` : ''}\n "maskBits":${lines(maskBits)},\n "overrides":${lines(overrides)},\n "cordons":${lines(cordons)},\n "mdevs":${lines(mdevs)}\n}\n`;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -330,6 +365,20 @@ export function parseJournal(text: string, location: string): { bootId: string |
     }
     const index = apqnIndex(apqn.adapter, apqn.domain);
     entries.overrides.set(index, { apqn, index, original: e.original, reservations });
+  }
+  for (const [i, e] of list('cordons').entries()) {
+    const where = `cordons[${i}]`;
+    if (!isRecord(e) || typeof e.apqn !== 'string') throw bad(where);
+    const reservations = reservationsOf(e.reservations);
+    if (!reservations) throw bad(`${where}.reservations`);
+    let apqn: Apqn;
+    try {
+      apqn = parseApqn(e.apqn);
+    } catch (err) {
+      throw bad(`${where}: ${why(err)}`);
+    }
+    const index = apqnIndex(apqn.adapter, apqn.domain);
+    entries.cordons.set(index, { apqn, index, reservations });
   }
   for (const [i, e] of list('mdevs').entries()) {
     const where = `mdevs[${i}]`;

@@ -13,7 +13,7 @@
 import type { MdevInfo, MdevMatrix, QueueInfo } from '../apbus/backend.js';
 import { formatAdapterId, formatApqn, formatDomainId } from '../apbus/ids.js';
 import type { BusFacts, CardTrouble } from './bus-facts.js';
-import { NO_RESTORES, type MaskRestore, type OverrideRestore, type Restores } from './restore.js';
+import { NO_RESTORES, type MaskRestore, type OnlineRestore, type OverrideRestore, type Restores } from './restore.js';
 import type { WantedMaskBit, WantedMdev, WantedOverride, WantedState } from './spec.js';
 import { type Step, formatMaskBit, formatMatrix } from './steps.js';
 
@@ -129,6 +129,7 @@ class Planner {
       const item = this.restoreOverride(r);
       if (item) items.push(item);
     }
+    for (const r of this.restores.online) items.push(this.restoreOnline(r));
     for (const m of this.wanted.mdevs) items.push(this.mdev(m));
     for (const b of this.wanted.maskBits) items.push(this.maskBit(b));
     for (const o of this.wanted.overrides) items.push(this.override(o));
@@ -231,6 +232,27 @@ class Planner {
       reservations: r.reservations,
       difference: `the driver_override of ${name} was changed by the operator${forWhom} and the spec no longer names it, so it goes back to ${r.driver === 'vfio_ap' ? 'vfio_ap' : 'none (the queue back on its owner by the masks)'}`,
     };
+  }
+
+  /** A queue the agent cordoned for a move the spec no longer wants: back online, so the
+   *  host's zcrypt uses it again. Online needs a serving card (zcrypt online_store: ENODEV
+   *  while deconfigured or checkstopped, EINVAL while the card is offline). */
+  restoreOnline(r: OnlineRestore): PlanItem {
+    const name = formatApqn(r.apqn);
+    const forWhom = r.reservations.length ? ` for ${r.reservations.join(', ')}` : '';
+    const item = {
+      key: `restore:online:${name}`,
+      tracked: false,
+      reservations: r.reservations,
+      satisfied: false,
+      difference: `${name} is offline: the operator cordoned it to move it${forWhom}, and the spec no longer takes it from the host, so it goes back online`,
+    };
+    const trouble = this.facts.cardTrouble(r.apqn.adapter);
+    const q = this.facts.queue(r.apqn.adapter, r.apqn.domain);
+    if (trouble || !q || !q.config || q.chkstop) {
+      return { ...item, block: { kind: 'missing', message: `${name} goes back online once its card serves again (${trouble ?? 'queue deconfigured or checkstopped'})` } };
+    }
+    return { ...item, next: { step: { kind: 'queueOnline', apqns: [r.apqn], online: true }, moves: [], priority: PRIORITY.toHost } };
   }
 
   /** Would the spec (once applied) take this APQN away from the host? */

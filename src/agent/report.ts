@@ -25,6 +25,8 @@ export function busStatus(
   facts: BusFacts,
   owned: ReadonlyMap<string, string | undefined>,
   capabilities: { apConfig?: boolean; driverOverride?: boolean },
+  /** apqnIndex of the host queues the agent's journal says it cordoned. */
+  cordoned: ReadonlySet<number> = new Set(),
 ): BusStatus {
   const inv: BusInventory = facts.inv;
   const cards: CardStatus[] = inv.cards.map((c) => ({
@@ -48,6 +50,7 @@ export function busStatus(
       requestCount: q.requestCount,
     };
     if (q.vfioStatus) s.vfioStatus = q.vfioStatus;
+    if (q.online === false && q.driver === 'cex4queue' && cordoned.has(q.apqn.adapter * 256 + q.apqn.domain)) s.cordoned = true;
     return s;
   });
   const mdevs: MdevStatus[] = inv.mdevs.map((m) => {
@@ -89,7 +92,7 @@ export interface PassOutcome {
 const DRAIN_STATE: Record<QueueVerdict['state'], QueueState> = {
   idle: 'Pending',
   forced: 'Pending',
-  checking: 'Draining',
+  cordon: 'Pending',
   waiting: 'Draining',
   stuck: 'Stuck',
   refused: 'InUse',
@@ -141,7 +144,8 @@ function phase(reservation: string, outcome: PassOutcome): ReservationApplyStatu
     const message = firstBlock(mine, kind);
     if (message) return r('Failed', reason, message);
   }
-  const verdicts = verdictsFor(reservation, outcome).filter((v) => v.state !== 'idle' && v.state !== 'forced');
+  const all = verdictsFor(reservation, outcome);
+  const verdicts = all.filter((v) => v.state !== 'idle' && v.state !== 'forced');
   if (verdicts.length) {
     const queues = verdicts.map((v) => ({
       apqn: formatApqn(v.queue.apqn),
@@ -166,13 +170,12 @@ function phase(reservation: string, outcome: PassOutcome): ReservationApplyStatu
     const waiting = verdicts.filter((v) => v.state === 'waiting');
     if (waiting.length) {
       const w = waiting[0]!;
-      const busy = waiting.filter((v) => v.queue.requestsInFlight > 0);
-      const quiet = waiting.filter((v) => v.queue.requestsInFlight === 0);
+      const cordoned = all.filter((v) => v.state === 'idle' && v.queue.online === false);
       const parts = [
-        ...busy.map(describeActivity),
-        ...(quiet.length ? [`confirming that ${quiet.map((v) => formatApqn(v.queue.apqn)).join(', ')} stay idle (request_count must stand still between two looks)`] : []),
+        ...waiting.map(describeActivity),
+        ...(cordoned.length ? [`${cordoned.map((v) => formatApqn(v.queue.apqn)).join(', ')} cordoned (offline to the host) meanwhile`] : []),
       ];
-      return r('Draining', 'Draining', `${parts.join('; ')}; waiting up to ${w.drainTimeoutSeconds} s (inUsePolicy Wait)`, queues);
+      return r('Draining', 'Draining', `${parts.join('; ')}; waiting up to ${w.drainTimeoutSeconds} s for the requests in flight to finish (inUsePolicy Wait)`, queues);
     }
     return r('Pending', 'CheckingHostActivity', `checking host activity on ${verdicts.map((v) => formatApqn(v.queue.apqn)).join(', ')} before moving`, queues);
   }
@@ -218,7 +221,7 @@ export function syncedCondition(outcome: PassOutcome, generation?: number): { co
     ['InUse', () => (byState('refused').length ? `${byState('refused').map(describeActivity).join('; ')} (inUsePolicy Fail)` : undefined)],
     ['Stuck', () => (byState('stuck').length ? `${byState('stuck').map(describeActivity).join('; ')}; drain timeout passed, still waiting` : undefined)],
     ['GuestAttached', () => firstBlock(open, 'guestAttached')],
-    ['Draining', () => (byState('waiting').length || byState('checking').length ? `waiting for host requests on ${[...byState('waiting'), ...byState('checking')].map((v) => formatApqn(v.queue.apqn)).join(', ')} to finish` : undefined)],
+    ['Draining', () => (byState('waiting').length ? `waiting for host requests on ${byState('waiting').map((v) => formatApqn(v.queue.apqn)).join(', ')} to finish` : undefined)],
     ['QueueMissing', () => firstBlock(open, 'missing')],
   ];
   for (const [reason, check] of checks) {

@@ -10,9 +10,15 @@
 //
 // Entries are dropped (tidy) once the bus shows the original value and the spec wants nothing
 // else; mdev entries once the mdev is gone and the spec no longer names it.
+//
+// A cordon (a host queue the agent set offline to move it) is undone — the queue put back
+// online — when the queue is still on the host driver, offline, and the spec no longer takes
+// it away. It is dropped once the queue has left the host driver (the move happened; a queue
+// that comes back is probed online) or reads online again.
 import type { MaskKind } from '../apbus/backend.js';
 import type { BusFacts } from './bus-facts.js';
-import type { AgentJournal, JournalDraft, MaskBitRecord, OverrideRecord } from './journal.js';
+import type { Apqn } from '../apbus/ids.js';
+import type { AgentJournal, CordonRecord, JournalDraft, MaskBitRecord, OverrideRecord } from './journal.js';
 import { specReservations, type WantedState } from './spec.js';
 import type { PlanItem } from './plan.js';
 import type { Step } from './steps.js';
@@ -34,12 +40,20 @@ export interface OverrideRestore {
   readonly reservations: readonly string[];
 }
 
+/** A cordoned host queue whose move the spec no longer wants: back online. */
+export interface OnlineRestore {
+  readonly apqn: Apqn;
+  readonly index: number;
+  readonly reservations: readonly string[];
+}
+
 export interface Restores {
   readonly maskBits: readonly MaskRestore[];
   readonly overrides: readonly OverrideRestore[];
+  readonly online: readonly OnlineRestore[];
 }
 
-export const NO_RESTORES: Restores = { maskBits: [], overrides: [] };
+export const NO_RESTORES: Restores = { maskBits: [], overrides: [], online: [] };
 
 /** The spec's view, indexed once per call. */
 class SpecIndex {
@@ -56,6 +70,14 @@ class SpecIndex {
   /** Spec values of named bits applied to the bus's masks: what the masks will be. */
   wantedHas(kind: MaskKind, bit: number): boolean {
     return this.bits.get(`${kind}:${bit}`) ?? this.facts.inv[kind].has(bit);
+  }
+
+  /** Whether the spec (once applied) leaves this queue with the host driver. */
+  keepsOnHost(index: number): boolean {
+    const override = this.overrides.get(index);
+    if (override !== undefined) return override === 'cex4queue';
+    if (this.wanted.mode === 'DriverOverride') return true;
+    return this.wantedHas('apmask', index >> 8) && this.wantedHas('aqmask', index & 0xff);
   }
 
   /** Reservations of spec mdevs with an APQN that setting this bit would give to the host —
@@ -108,6 +130,15 @@ function overrideNow(facts: BusFacts, index: number): string | undefined {
 const overrideValue = (driver: 'vfio_ap' | 'cex4queue') => (driver === 'vfio_ap' ? 'vfio_ap' : '');
 
 type MaskState = 'spec' | 'restore' | 'deferred' | 'done';
+/** `moving`: the spec still takes the queue away (the cordon stands); `restore`: back online. */
+type CordonState = 'moving' | 'restore' | 'done';
+
+function cordonState(r: CordonRecord, spec: SpecIndex): CordonState {
+  const q = spec.facts.queue(r.apqn.adapter, r.apqn.domain);
+  // Gone, moved, or online again (by us, by the kernel's probe, or by hand): nothing to undo.
+  if (!q || q.driver !== 'cex4queue' || q.online !== false) return 'done';
+  return spec.keepsOnHost(r.index) ? 'restore' : 'moving';
+}
 type OverrideState = 'spec' | 'restore' | 'deferred' | 'done' | 'absent';
 
 function maskState(r: MaskBitRecord, spec: SpecIndex): MaskState {
@@ -154,7 +185,12 @@ export function pendingRestores(journal: AgentJournal, wanted: WantedState, fact
     if (overrideState(r, spec) !== 'restore') continue;
     overrides.push({ apqn: r.apqn, index: r.index, driver: r.original === 'vfio_ap' ? 'vfio_ap' : 'cex4queue', reservations: released(r.reservations) });
   }
-  return { maskBits, overrides };
+  const online: OnlineRestore[] = [];
+  for (const r of journal.cordons()) {
+    if (cordonState(r, spec) !== 'restore') continue;
+    online.push({ apqn: r.apqn, index: r.index, reservations: released(r.reservations) });
+  }
+  return { maskBits, overrides, online };
 }
 
 /** Bookkeeping at the end of a pass (into `draft`): entries whose change is undone and not
@@ -180,6 +216,9 @@ export function tidyJournal(draft: JournalDraft, journal: AgentJournal, wanted: 
     }
     const users = state === 'spec' || state === 'deferred' ? specUsersOfQueue(wanted, r.index) : [];
     if (users.length > 0) draft.setOverride({ ...r, reservations: users });
+  }
+  for (const r of journal.cordons()) {
+    if (cordonState(r, spec) === 'done') draft.deleteCordon(r.index);
   }
   const specUuids = new Set(wanted.mdevs.map((m) => m.uuid));
   for (const uuid of journal.mdevs().keys()) if (!specUuids.has(uuid) && !facts.mdevs.has(uuid)) draft.deleteMdev(uuid);
@@ -220,6 +259,15 @@ export function recordBefore(
       draft.setOverride({ apqn: step.apqn, index, original: now, reservations: or(specUsersOfQueue(wanted, index)) });
       return;
     }
+    case 'queueOnline':
+      if (step.online) return;
+      for (const apqn of step.apqns) {
+        const index = apqn.adapter * 256 + apqn.domain;
+        if (journal.cordon(index) || facts.queue(apqn.adapter, apqn.domain)?.online !== true) continue;
+        const intent = wanted.intents.get(index);
+        draft.setCordon({ apqn, index, reservations: intent?.reservation ? [intent.reservation] : served });
+      }
+      return;
     case 'createMdev':
       if (!journal.ownsMdev(step.uuid)) draft.setMdev(step.uuid, wanted.mdevs.find((m) => m.uuid === step.uuid)?.reservation || served[0]);
       return;

@@ -6,8 +6,8 @@
 //     states, observedGeneration …) is written promptly: three at once after a quiet spell (a new
 //     spec right after a release is not held up), then bursts coalesced to one write per
 //     minIntervalMs (a token bucket);
-//   - except a status the loop says is short-lived (offer's settlesAtMs: an in-use check that
-//     only confirms queues are quiet, steps left for the next pass): it is held until then plus
+//   - except a status the loop says is short-lived (offer's settlesAtMs: steps left for the
+//     next pass): it is held until then plus
 //     a grace, at most maxHoldMs, and a newer offer replaces it. So a spec generation applied
 //     without real waiting costs one write — observedGeneration and the final state together —
 //     while a wait that lasts (requests in flight, Stuck, InUse, a failure) goes out at once;

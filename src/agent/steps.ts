@@ -13,7 +13,10 @@ export type Step =
   | { readonly kind: 'unbind'; readonly apqn: Apqn; readonly driver: QueueDriverName }
   | { readonly kind: 'bind'; readonly apqn: Apqn; readonly driver: QueueDriverName }
   | { readonly kind: 'createMdev'; readonly uuid: string }
-  | { readonly kind: 'setMatrix'; readonly uuid: string; readonly matrix: MdevMatrix };
+  | { readonly kind: 'setMatrix'; readonly uuid: string; readonly matrix: MdevMatrix }
+  /** zcrypt `online` of host queues: 0 cordons them before a move (zcrypt sends them nothing
+   *  new), 1 puts them back when the move is no longer wanted. */
+  | { readonly kind: 'queueOnline'; readonly apqns: readonly Apqn[]; readonly online: boolean };
 
 export function formatMaskBit(mask: MaskKind, bit: number): string {
   return mask === 'apmask' ? formatAdapterId(bit) : formatDomainId(bit);
@@ -42,5 +45,7 @@ export function describeStep(step: Step): string {
       return `create mdev ${step.uuid}`;
     case 'setMatrix':
       return `set matrix of mdev ${step.uuid} to ${formatMatrix(step.matrix)}`;
+    case 'queueOnline':
+      return `${step.online ? 'uncordon' : 'cordon'} ${step.apqns.map(formatApqn).join(',')} (online ${step.online ? 1 : 0})`;
   }
 }

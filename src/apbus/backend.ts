@@ -10,7 +10,7 @@ import { busFingerprint } from './backend/fingerprint.js';
 import { listMdevUuids, readInventory } from './backend/inventory.js';
 import { readMask, setMaskBits } from './backend/masks.js';
 import { createMdev, mdevExists, readGuestMatrix, readMatrix, removeMdev, setMatrix } from './backend/mdevs.js';
-import { bind, queueActivity, setDriverOverride, unbind } from './backend/queues.js';
+import { bind, queueActivity, setDriverOverride, setQueueOnline, unbind } from './backend/queues.js';
 import type {
   ApDevice,
   ApDriverName,
@@ -54,6 +54,11 @@ export class SysfsBackend {
   /** driver_override of one queue (kernel 6.19); null clears it. */
   setDriverOverride(apqn: Apqn, driver: QueueDriverName | null): void {
     setDriverOverride(this.io, apqn, driver);
+  }
+
+  /** zcrypt `online` of a host queue: 0 cordons it (and flushes what it still holds). */
+  setQueueOnline(apqn: Apqn, online: boolean): void {
+    setQueueOnline(this.io, apqn, online);
   }
 
   bind(driver: ApDriverName, device: ApDevice): void {

@@ -225,6 +225,8 @@ export interface QueueStatus {
   requestsInFlight: number; // requestq_count + pendingq_count
   requestCount: number;
   vfioStatus?: 'unassigned' | 'assigned' | 'in use';
+  /** The agent set this host queue offline (zcrypt `online` 0) to move it to vfio_ap. */
+  cordoned?: boolean;
 }
 
 export interface MdevStatus {

@@ -37,9 +37,19 @@ test('plan: explicit queues on a mask node — the column to clear, the host que
   t.deepEqual(p.displaced, ['07.0006']);
   t.deepEqual(p.inUse, [{ apqn: '07.0006', requestsInFlight: 2 }]);
   t.true(p.steps!.synced);
-  t.deepEqual(steps(p), ['aqmask clear 0006', `create mdev ${p.mdev!.uuid}`, `set matrix of mdev ${p.mdev!.uuid} to 05,06 x 0006`]);
-  t.is(p.steps!.entries[0]!.kind, 'wait', 'the agent first waits for 07.0006 to drain');
-  t.regex(p.steps!.entries[0]!.text, /07\.0006 has 2 host requests in flight/);
+  t.deepEqual(steps(p), [
+    'cordon 05.0006,06.0006 (online 0)',
+    'cordon 07.0006 (online 0)',
+    'aqmask clear 0006',
+    `create mdev ${p.mdev!.uuid}`,
+    `set matrix of mdev ${p.mdev!.uuid} to 05,06 x 0006`,
+  ]);
+  t.deepEqual(
+    p.steps!.entries.slice(0, 3).map((e) => e.kind),
+    ['step', 'wait', 'step'],
+    'the idle queues are cordoned at once; 07.0006 is cordoned once its requests are done',
+  );
+  t.regex(p.steps!.entries[1]!.text, /07\.0006 has 2 host requests in flight/);
   t.deepEqual(p.affected, [], 'nobody else changes');
   t.is(p.pendingBefore, undefined, 'the node is settled');
   matchGolden(t, 'kubectl-apqn/plan-explicit-masks.txt', renderPlan(p));

@@ -40,7 +40,14 @@ for (const c of moves) {
     t.is(node.read('bus/ap/apmask'), c.apmask);
     t.is(node.read('bus/ap/aqmask'), c.aqmask);
     // Every mask write was relative and named only the spec's bits.
-    for (const w of node.io.writes) t.regex(w.value, /^[+-]0x[0-9a-f]+(-0x[0-9a-f]+)?(,[+-]0x[0-9a-f]+(-0x[0-9a-f]+)?)*$/);
+    const maskWrites = node.io.writes.filter((w) => /\/(apmask|aqmask)$/.test(w.path));
+    t.true(maskWrites.length > 0);
+    for (const w of maskWrites) t.regex(w.value, /^[+-]0x[0-9a-f]+(-0x[0-9a-f]+)?(,[+-]0x[0-9a-f]+(-0x[0-9a-f]+)?)*$/);
+    // Each queue the masks moved was cordoned (online 0) before the first mask write, and no other.
+    const firstMask = node.io.writes.indexOf(maskWrites[0]!);
+    const cordoned = node.io.writes.slice(0, firstMask).filter((w) => w.path.endsWith('/online') && w.value === '0').map((w) => w.path.split('/').at(-2));
+    t.deepEqual(cordoned.sort(), standardQueues().filter(c.vfio).sort());
+    t.deepEqual(node.io.writes.slice(firstMask).filter((w) => w.path.endsWith('/online')), [], 'nothing cordoned or uncordoned after');
   });
 }
 
@@ -59,7 +66,12 @@ for (const k of kernels) {
     };
     const results = node.converge(spec, fast);
     const steps = results.flatMap((r) => r.stepsExecuted);
-    t.deepEqual(steps, ['aqmask clear 0004,0005', `create mdev ${UUID_A}`, `set matrix of mdev ${UUID_A} to 05,06 x 0004,0005 control 0004`]);
+    t.deepEqual(steps, [
+      'cordon 05.0004,05.0005,06.0004,06.0005,07.0004,07.0005 (online 0)',
+      'aqmask clear 0004,0005',
+      `create mdev ${UUID_A}`,
+      `set matrix of mdev ${UUID_A} to 05,06 x 0004,0005 control 0004`,
+    ]);
     const matrixWrites = node.io.writes.filter((w) => w.path.startsWith(`${MATRIX}/${UUID_A}/`));
     t.true(matrixWrites.length > 0 && matrixWrites.every((w) => k.via.test(w.path)), JSON.stringify(matrixWrites));
     t.deepEqual(node.lines(`${MATRIX}/${UUID_A}/matrix`), ['05.0004', '05.0005', '06.0004', '06.0005']);
@@ -226,7 +238,10 @@ test('journal gone (a new node, or the file removed): an mdev not in the spec is
 test('the plan switches from domain bits to the adapter bit under a kept mdev: the adapter is cleared first, then the domain bits go back, and the kept reservation stays Applied throughout — never a SpecConflict (6.10 checks the APQNs a mask write gives the host against the other mask as it is then)', (t) => {
   // One card, four domains: ns/a holds 0000-0001 by their domain bits; ns/b takes 0002-0003 and
   // the plan frees all four by the adapter bit instead (a tie), giving the domain bits back.
-  const node = new SimNode({ cards: [{ id: '05', type: 'CEX8P', domains: ['0000', '0001', '0002', '0003'] }] });
+  const node = new SimNode({
+    cards: [{ id: '05', type: 'CEX8P', domains: ['0000', '0001', '0002', '0003'] }],
+    hostLoad: [{ apqn: '05.0002', pendingRequests: 1, drainsAfterSeconds: 2 }],
+  });
   const a = mdevIntent(UUID_A, 'ns/a', ['05'], ['0000', '0001']);
   const b = mdevIntent(UUID_B, 'ns/b', ['05'], ['0002', '0003']);
   const queuesA = ['05.0000', '05.0001'].map((q) => intent(q, 'ns/a'));
@@ -239,10 +254,11 @@ test('the plan switches from domain bits to the adapter bit under a kept mdev: t
     mdevs: [a, b],
   };
   const order: string[] = [];
-  // The default in-use check (two looks a second apart) holds the adapter's host queues for a pass.
+  // A host request on 05.0002 holds the adapter's move (default Wait) for a few passes.
   const results = node.converge(switched, { stepSeconds: 1, pass: { onStep: (_i, s) => order.push(s) } });
-  t.deepEqual(order.slice(0, 2), ['apmask clear 05', 'aqmask set 0000,0001']);
+  t.deepEqual(order.slice(0, 4), ['cordon 05.0003 (online 0)', 'cordon 05.0002 (online 0)', 'apmask clear 05', 'aqmask set 0000,0001']);
   t.true(results.length > 1, 'the in-use check took more than one pass');
+  t.is(node.model.stats.eagainReturned, 0, 'nothing was cut off');
   for (const r of results) {
     t.notRegex(JSON.stringify(r.status.reservations ?? []), /Failed|SpecConflict/, 'no pass reports a conflict');
     t.like(reservationOf(r.status, 'ns/a'), { phase: 'Applied' }, 'the kept reservation is never reported as anything else');

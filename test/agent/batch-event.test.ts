@@ -19,15 +19,16 @@ function rowOf(count: number): NodeStateSpec {
   };
 }
 
-test('a batch through an in-use check: no Normal event while confirming, then one about the node naming all', (t) => {
-  const node = new SimNode();
+test('a batch through a drain: no Normal event while a host request is in flight, then one about the node naming all', (t) => {
+  const node = new SimNode({ hostLoad: [{ apqn: '05.0006', pendingRequests: 1, drainsAfterSeconds: 1 }] });
   const spec: NodeStateSpec = {
     apmask: [{ id: '05', host: false }],
     queues: [intent('05.0004', 'ns/a'), intent('05.0005', 'ns/b')],
     mdevs: [mdevIntent(UUID_A, 'ns/a', ['05'], ['0004']), mdevIntent(UUID_B, 'ns/b', ['05'], ['0005'])],
   };
   const first = node.pass(spec, { generation: 7 });
-  t.deepEqual(first.events, [], 'confirming that the row is quiet is not news');
+  t.false(first.synced);
+  t.deepEqual(first.events.filter((e) => e.type === 'Normal'), [], 'nothing is ready while the row drains');
   node.model.tick(1);
   const second = node.pass(spec, { generation: 7 });
   t.true(second.synced);

@@ -13,7 +13,7 @@ test('a failing step: ApplyFailed, one Warning, backoff 1 s, 2 s …, then it re
   node.io.faults.push({ op: 'write', path: /vfio_ap-passthrough\/create$/, errno: 'EIO', times: 2 });
   const first = node.pass(spec, fast);
   t.false(first.synced);
-  t.deepEqual(first.stepsExecuted, ['aqmask clear 0004'], 'the pass stopped at the failed step');
+  t.deepEqual(first.stepsExecuted, ['cordon 05.0004,06.0004,07.0004 (online 0)', 'aqmask clear 0004'], 'the pass stopped at the failed step');
   t.like(condition(first.status, 'Synced'), { status: 'False', reason: 'ApplyFailed' });
   t.regex(condition(first.status, 'Synced')!.message, new RegExp(`create mdev ${UUID_A} failed: EIO`));
   t.like(reservationOf(first.status, 'ns/a'), { phase: 'Failed', reason: 'ApplyFailed' });

@@ -124,13 +124,14 @@ export class SimNode {
   }
 
   /** The journal as stored: `aqmask:0004=set` per changed mask bit, `override:05.0004=''`,
-   *  `mdev:<uuid>`; empty when the agent owes the bus nothing. */
+   *  `cordon:05.0005`, `mdev:<uuid>`; empty when the agent owes the bus nothing. */
   journal(): string[] {
     if (this.journalStore.text === null) return [];
     const { entries } = parseJournal(this.journalStore.text, this.journalStore.location);
     return [
       ...[...entries.maskBits.values()].map((b) => `${b.mask}:${b.mask === 'apmask' ? b.bit.toString(16).padStart(2, '0') : b.bit.toString(16).padStart(4, '0')}=${b.original ? 'set' : 'cleared'}`),
       ...[...entries.overrides.values()].map((o) => `override:${o.apqn.adapter.toString(16).padStart(2, '0')}.${o.apqn.domain.toString(16).padStart(4, '0')}=${JSON.stringify(o.original)}`),
+      ...[...entries.cordons.values()].map((c) => `cordon:${c.apqn.adapter.toString(16).padStart(2, '0')}.${c.apqn.domain.toString(16).padStart(4, '0')}`),
       ...[...entries.mdevs.keys()].map((u) => `mdev:${u}`),
     ].sort();
   }
@@ -279,6 +280,8 @@ export interface BusSnapshot {
   drivers: string[];
   /** `05.0004=` per queue with a driver_override attribute (6.19). */
   overrides: string[];
+  /** `05.0004=1` per queue with an `online` attribute (cex4queue). */
+  online: string[];
   mdevs: string[];
 }
 
@@ -295,6 +298,10 @@ export function busSnapshot(node: SimNode): BusSnapshot {
     overrides: queues
       .filter(([c, q]) => node.sys.exists(`devices/ap/${c}/${q}/driver_override`))
       .map(([c, q]) => `${q}=${node.read(`devices/ap/${c}/${q}/driver_override`)}`),
+    // A host queue left offline (a cordon never undone) is lost to the host as surely as a bit.
+    online: queues
+      .filter(([c, q]) => node.sys.exists(`devices/ap/${c}/${q}/online`))
+      .map(([c, q]) => `${q}=${node.read(`devices/ap/${c}/${q}/online`)}`),
     mdevs: node.mdevs(),
   };
 }

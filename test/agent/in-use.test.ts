@@ -1,9 +1,9 @@
 // The in-use policy on a queue the host still uses (model host load on a ManualClock):
-// Wait drains (Draining → Applied; past the timeout Stuck, still waiting), Fail refuses
-// (InUse, nothing moved), Force moves at once and says what it cut off.
+// Wait cordons the idle queues of a move and drains the busy ones (Draining → Applied; past
+// the timeout Stuck, still waiting), Fail refuses (InUse, nothing touched), Force moves at
+// once and says what it cut off.
 import test from 'ava';
 import type { InUsePolicy, NodeStateSpec } from '../../src/api/types.js';
-import { parseApqn } from '../../src/apbus/ids.js';
 import { SimNode, UUID_A, condition, intent, mdevIntent, reservationOf, type NodeOptions } from './fixture.js';
 
 /** ns/a takes 05.0004 by clearing apmask bit 05: the whole row 05 leaves the host. */
@@ -29,7 +29,11 @@ test('Wait: Draining while host requests are in flight, Applied once they finish
       t.is(r.requeueAfterMs, 1000);
       const q = res.queues?.find((x) => x.apqn === '05.0004');
       t.like(q, { requestsInFlight: 3, requestCount: 3, state: 'Draining' });
-      t.regex(res.message, /05\.0004 has 3 host requests in flight \(request_count 3\); .*waiting up to 300 s \(inUsePolicy Wait\)/);
+      t.regex(res.message, /05\.0004 has 3 host requests in flight \(request_count 3\); 05\.0000, .*05\.000f cordoned \(offline to the host\) meanwhile; waiting up to 300 s for the requests in flight to finish \(inUsePolicy Wait\)/);
+      t.is(node.read('devices/ap/card05/05.0004/online'), '1', 'the busy queue stays online: going offline would hand its requests back');
+      t.is(node.read('devices/ap/card05/05.0007/online'), '0', 'an idle queue of the row is cordoned at once');
+      t.true(r.status.queues?.find((q) => q.apqn === '05.0007')?.cordoned);
+      t.falsy(r.status.queues?.find((q) => q.apqn === '05.0004')?.cordoned);
       t.is(condition(r.status, 'Synced')?.reason, 'Draining');
     }
     if (r.synced) break;
@@ -40,39 +44,32 @@ test('Wait: Draining while host requests are in flight, Applied once they finish
   t.is(node.model.stats.eagainReturned, 0, 'no host request was cut off');
 });
 
-test('Wait: an idle queue still needs two looks a second apart before it moves', (t) => {
+test('Wait: an idle row is cordoned and moved in one pass — no second look, nothing cut off', (t) => {
   const node = new SimNode();
   const first = node.pass(rowSpec('Wait'));
-  t.is(reservationOf(first.status, 'ns/a')?.phase, 'Draining');
-  t.regex(reservationOf(first.status, 'ns/a')!.message, /confirming that .*05\.0004.* stay idle/);
-  t.deepEqual(first.stepsExecuted, []);
-  node.model.tick(1);
-  const second = node.pass(rowSpec('Wait'));
-  t.true(second.synced);
-  t.is(reservationOf(second.status, 'ns/a')?.phase, 'Applied');
+  const row = Array.from({ length: 16 }, (_, d) => `05.${d.toString(16).padStart(4, '0')}`);
+  t.deepEqual(first.stepsExecuted.slice(0, 2), [`cordon ${row.join(',')} (online 0)`, 'apmask clear 05']);
+  t.true(first.synced);
+  t.is(reservationOf(first.status, 'ns/a')?.phase, 'Applied');
+  t.is(first.settlesAtMs, undefined, 'nothing left to settle');
+  t.is(node.model.stats.eagainReturned, 0);
+  t.deepEqual(node.journal(), ['apmask:05=set', `mdev:${UUID_A}`], 'the cordons are forgotten once the queues left the host driver');
 });
 
-test('settle hint: confirming quiet queues is short-lived (settlesAtMs one look interval on); a real wait is not', (t) => {
-  const cases: Array<{ why: string; policy: InUsePolicy; hostLoad?: NodeOptions['hostLoad']; settles: boolean }> = [
-    { why: 'Wait, nothing in flight: only the second look is missing', policy: 'Wait', settles: true },
-    { why: 'Fail, nothing in flight: checking, decided by the next look', policy: 'Fail', settles: true },
-    { why: 'Wait with host requests in flight: Draining is news', policy: 'Wait', hostLoad: [{ apqn: '05.0004', pendingRequests: 3 }], settles: false },
-    { why: 'Fail with host requests in flight: InUse is news', policy: 'Fail', hostLoad: [{ apqn: '05.0004', pendingRequests: 3 }], settles: false },
-    { why: 'Force: applied in one pass, nothing to settle', policy: 'Force', settles: false },
+test('settle hint: an in-use check never leaves a short-lived status behind — applied at once, or a wait that is news', (t) => {
+  const cases: Array<{ why: string; policy: InUsePolicy; hostLoad?: NodeOptions['hostLoad']; synced: boolean }> = [
+    { why: 'Wait, nothing in flight: cordoned and moved', policy: 'Wait', synced: true },
+    { why: 'Fail, nothing in flight: cordoned and moved', policy: 'Fail', synced: true },
+    { why: 'Wait with host requests in flight: Draining is news', policy: 'Wait', hostLoad: [{ apqn: '05.0004', pendingRequests: 3 }], synced: false },
+    { why: 'Fail with host requests in flight: InUse is news', policy: 'Fail', hostLoad: [{ apqn: '05.0004', pendingRequests: 3 }], synced: false },
+    { why: 'Force: applied in one pass', policy: 'Force', synced: true },
   ];
   for (const c of cases) {
     const node = new SimNode(c.hostLoad ? { hostLoad: c.hostLoad } : {});
     const r = node.pass(rowSpec(c.policy));
-    t.is(r.settlesAtMs, c.settles ? node.nowMs() + 1000 : undefined, c.why);
+    t.is(r.synced, c.synced, c.why);
+    t.is(r.settlesAtMs, undefined, c.why);
   }
-  // The count moves between the looks: the host uses the queue after all, and that stands.
-  const busy = new SimNode();
-  busy.pass(rowSpec('Wait'));
-  busy.model.addHostLoad(parseApqn('05.0003'), 1, 0.5);
-  busy.model.tick(0.6);
-  const moved = busy.pass(rowSpec('Wait'));
-  t.is(reservationOf(moved.status, 'ns/a')?.phase, 'Draining');
-  t.is(moved.settlesAtMs, undefined, 'a queue whose request_count moved is a real drain');
 });
 
 test('Wait: past drainTimeoutSeconds the reservation is Stuck, names the counters, keeps waiting', (t) => {

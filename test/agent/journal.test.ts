@@ -19,6 +19,7 @@ function fill(journal: AgentJournal): void {
   d.setMaskBit({ mask: 'aqmask', bit: 4, original: true, reservations: ['ns/b', 'ns/a'] });
   d.setMaskBit({ mask: 'apmask', bit: 0x0a, original: false, reservations: [] });
   d.setOverride({ apqn: { adapter: 5, domain: 4 }, index: 5 * 256 + 4, original: '', reservations: ['ns/a'] });
+  d.setCordon({ apqn: { adapter: 5, domain: 6 }, index: 5 * 256 + 6, reservations: ['ns/a'] });
   d.setMdev(UUID, 'ns/a');
   journal.commit(d);
 }
@@ -39,6 +40,9 @@ test('file: written where --state-dir says, one entry per line, read back the sa
  "overrides":[
   {"apqn":"05.0004","original":"","reservations":["ns/a"]}
  ],
+ "cordons":[
+  {"apqn":"05.0006","reservations":["ns/a"]}
+ ],
  "mdevs":[
   {"uuid":"${UUID}","reservation":"ns/a"}
  ]
@@ -54,6 +58,7 @@ test('file: written where --state-dir says, one entry per line, read back the sa
     ['aqmask', 4, true, ['ns/a', 'ns/b']],
   ]);
   t.deepEqual([...again.overrides()].map((o) => [o.index, o.original]), [[5 * 256 + 4, '']]);
+  t.deepEqual([...again.cordons()].map((c) => [c.index, c.reservations]), [[5 * 256 + 6, ['ns/a']]]);
   t.deepEqual([...again.mdevs()], [[UUID, 'ns/a']]);
 });
 
@@ -64,12 +69,12 @@ test('file: a crash mid-write (a temp file left, never renamed) leaves the previ
   const before = fs.readFileSync(path.join(dir, JOURNAL_FILE), 'utf8');
   fs.writeFileSync(path.join(dir, `.${JOURNAL_FILE}.12345.tmp`), '{"version":1,"maskBits":[{"mas'); // torn
   const again = new AgentJournal(new FileJournalStore(dir));
-  t.is(again.size, 4);
+  t.is(again.size, 5);
   const d = again.draft();
   d.deleteMaskBit('aqmask', 4);
   again.commit(d);
   t.not(fs.readFileSync(path.join(dir, JOURNAL_FILE), 'utf8'), before);
-  t.is(new AgentJournal(new FileJournalStore(dir)).size, 3);
+  t.is(new AgentJournal(new FileJournalStore(dir)).size, 4);
   t.deepEqual(fs.readdirSync(dir), [JOURNAL_FILE], 'the torn temp file is cleared away');
 });
 
@@ -113,17 +118,17 @@ for (const c of invalid) {
   });
 }
 
-test('entries written in an earlier boot are dropped (masks are the boot-time ones, no overrides, no mdevs), and said so once', (t) => {
+test('entries written in an earlier boot are dropped (masks are the boot-time ones, queues probed online, no overrides, no mdevs), and said so once', (t) => {
   const store = new MemoryJournalStore();
   fill(new AgentJournal(store, { bootId: 'boot-1' }));
   const sameBoot = new AgentJournal(store, { bootId: 'boot-1' });
-  t.is(sameBoot.size, 4);
+  t.is(sameBoot.size, 5);
   t.is(sameBoot.loadNote, undefined);
   const rebooted = new AgentJournal(store, { bootId: 'boot-2' });
   t.is(rebooted.size, 0);
-  t.regex(rebooted.loadNote!, /before the node rebooted \(boot boot-1, now boot-2\): its 4 entries/);
+  t.regex(rebooted.loadNote!, /before the node rebooted \(boot boot-1, now boot-2\): its 5 entries/);
   const unknownBoot = new AgentJournal(store); // a simulated node: no boot id
-  t.is(unknownBoot.size, 4);
+  t.is(unknownBoot.size, 5);
 });
 
 test('a journal kept in memory (no --state-dir) starts owning the mdevs it is seeded with', (t) => {

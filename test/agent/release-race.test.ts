@@ -76,7 +76,7 @@ test('dropped mid-apply (the pass stopped after the mask write: a failed mdev cr
   const before = busSnapshot(node);
   node.io.faults.push({ op: 'write', path: /vfio_ap-passthrough\/create$/, errno: 'EIO', times: 1 });
   const first = node.pass(withA, fast.pass);
-  t.deepEqual(first.stepsExecuted, ['aqmask clear 0004']);
+  t.deepEqual(first.stepsExecuted, ['cordon 06.0004,07.0004 (online 0)', 'aqmask clear 0004'], 'Force: 05.0004 is not cordoned');
   t.false(first.synced);
   settle(t, node, dropped, before);
   t.deepEqual(busSnapshot(node), before);
@@ -90,7 +90,7 @@ test('dropped mid-apply (the agent killed after the mask write), restarted with 
     node.pass(withA, {
       ...fast.pass,
       onStep: (i) => {
-        if (i === 1) throw new Error('killed');
+        if (i === 2) throw new Error('killed'); // after the cordon (0) and the mask write (1)
       },
     }),
   );

@@ -158,11 +158,12 @@ test('restart: a new agent knows from its journal on the node which mdevs are it
 test('a crash in the middle of a plan: the next agent converges from whatever the bus is', async (t) => {
   const name = uniqueNode('crash');
   const model = simulatedModel(name, twoCards);
-  // Killed just before its second step; a dead agent does nothing more (every later step throws).
+  // Killed just before it creates the mdev (after the cordon and the mask bit); a dead agent
+  // does nothing more (every later step throws).
   let crashes = 0;
   const first = await agentFor(t, model, name, {
-    onStep: (index) => {
-      if (index === 1 || crashes > 0) {
+    onStep: (_index, step) => {
+      if (step.startsWith('create mdev') || crashes > 0) {
         crashes++;
         throw new Error('killed after the first step');
       }

@@ -259,6 +259,20 @@ test('zcrypt retries returned requests on another online host queue of the same 
   t.deepEqual(model.stats, { eagainReturned: 3, retried: 3 });
 });
 
+test('zcrypt_queue.c online_store(): offline hands every queued and in-flight request back at once (ap_flush_queue), so nothing drains after a cordon; offline, zcrypt sends it nothing new', (t) => {
+  const { sys, model } = makeNode();
+  model.addHostLoad({ adapter: 5, domain: 4 }, 3, 10);
+  sys.write(`${q('05.0004')}/online`, '0');
+  t.is(sys.read(`${q('05.0004')}/online`), '0\n');
+  t.is(sys.read(`${q('05.0004')}/pendingq_count`), '0\n', 'flushed, not drained');
+  t.deepEqual(model.stats, { eagainReturned: 3, retried: 3 }, 'zcrypt_api retries them on 06.0004');
+  t.throws(() => model.addHostLoad({ adapter: 5, domain: 4 }, 1), { message: /not an online queue/ });
+  t.is(driverOf(sys, '05.0004'), 'cex4queue', 'offline is not a move');
+  sys.write(`${q('05.0004')}/online`, '1');
+  model.addHostLoad({ adapter: 5, domain: 4 }, 1);
+  t.is(sys.read(`${q('05.0004')}/pendingq_count`), '1\n');
+});
+
 test('clearing a bit is never refused, even with host requests in flight', (t) => {
   const { sys, model } = makeNode();
   model.addHostLoad({ adapter: 5, domain: 4 }, 5);

@@ -22,7 +22,7 @@ function before(): BusSnapshot {
     kernel: '6.10',
     apmask: ['05', '06'],
     aqmask: ['0004', '0005'],
-    queues: ['05.0004', '05.0005', '06.0004', '06.0005'].map((apqn) => ({ apqn, driver: 'cex4queue' as const, override: null })),
+    queues: ['05.0004', '05.0005', '06.0004', '06.0005'].map((apqn) => ({ apqn, driver: 'cex4queue' as const, override: null, online: true })),
     mdevs: [],
   };
 }
@@ -299,6 +299,20 @@ const cases: Case[] = [
     }),
     fires: 'nothing-lost',
     says: /06\.0005 is on vfio_ap; before the run it was on cex4queue/,
+  },
+  {
+    why: 'synced-matches-bus: a host queue left cordoned (offline) on a Synced node',
+    phase: 'settled',
+    break: (s) => withBus(s, (b) => (b.queues[1]!.online = false)),
+    fires: 'synced-matches-bus',
+    says: /05\.0005 is offline on the host driver \(cordoned\) though nothing takes it; before the run it was online/,
+  },
+  {
+    why: 'nothing-lost: a host queue left offline after release (a cordon never undone)',
+    phase: 'released',
+    break: (s) => ({ ...withBus(s, (b) => (b.queues[1]!.online = false)), nodeStates: [nodeState({}, 'False')] }),
+    fires: 'nothing-lost',
+    says: /05\.0005 is offline to the host \(a cordon never undone\); before the run it was online/,
   },
   {
     why: 'all-released: a reservation whose finalizer never finished',

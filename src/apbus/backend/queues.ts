@@ -12,6 +12,13 @@ export function setDriverOverride(io: SysfsIO, apqn: Apqn, driver: QueueDriverNa
   io.write(`${queueDir(apqn)}/driver_override`, value);
 }
 
+/** A host queue's zcrypt `online` (exists only under cex4queue). Offline, zcrypt sends it no new
+ *  request; going offline hands back what is queued or in flight with EAGAIN (online_store →
+ *  ap_flush_queue). Online needs a configured queue (ENODEV) on an online card (EINVAL). */
+export function setQueueOnline(io: SysfsIO, apqn: Apqn, online: boolean): void {
+  io.write(`${queueDir(checkApqn(apqn))}/online`, online ? '1' : '0');
+}
+
 /** The device name bind/unbind expect: '05.0004' for a queue, 'card05' for a card. */
 export function deviceName(device: ApDevice): string {
   if (typeof device === 'object' && device !== null && 'card' in device) return cardName(checkId(device.card, 'adapter'));
