@@ -41,6 +41,7 @@ import { parseFlags } from '../src/util/args.js';
 import { formatTopFunctions, sourceMapLocator, summarizeProfile, type CpuProfile, type ProfileSummary } from './cpuprofile.js';
 import { figures, formatFigures, type SizeFigures } from './figures.js';
 import { procCpuSeconds, procStatusBytes } from './proc.js';
+import { apiserverProfileSeconds, profileApiserver } from './apiserver-profile.js';
 import { auditEnd, auditPolicy, countWritesByActor, readAudit, totalWrites, type WritesByActor } from './operator-audit.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -119,7 +120,14 @@ async function startCluster(): Promise<Cluster> {
   const auditLog = path.join(dir, 'audit.log');
   fs.writeFileSync(policy, auditPolicy());
   const cp = await LocalControlPlane.start({
-    apiserverFlags: [`--audit-policy-file=${policy}`, `--audit-log-path=${auditLog}`, '--audit-log-format=json', ...(process.env.APQN_BENCH_APISERVER_FLAGS?.split(' ').filter(Boolean) ?? [])],
+    apiserverFlags: [
+      `--audit-policy-file=${policy}`,
+      `--audit-log-path=${auditLog}`,
+      '--audit-log-format=json',
+      // The local control plane runs without /debug/pprof; the API server profile needs it.
+      ...(apiserverProfileSeconds() ? ['--profiling=true'] : []),
+      ...(process.env.APQN_BENCH_APISERVER_FLAGS?.split(' ').filter(Boolean) ?? []),
+    ],
     log: logger('controlplane'),
   });
   const admin = new k8s.KubeConfig();
@@ -475,7 +483,7 @@ interface SizeResult {
   /** Peak RSS over the controller's whole life at this size (start, creates, idle window, release). */
   memory: { peak: number; current: number };
   /** The controller's own account of the run to all Ready: reconciles, time in them; its CPU (/proc) to all Ready. */
-  controller: { reconciles: number; reconcileSeconds: number; cpuSeconds: number };
+  controller: { reconciles: number; reconcileSeconds: number; cpuSeconds: number; byQueue: Array<{ queue: string; reconciles: number; seconds: number }> };
   idle?: IdleResult;
   profile?: ProfileResult;
 }
@@ -544,6 +552,8 @@ async function measureSize(cluster: Cluster, size: Size, opts: SizeOptions): Pro
     const createdAt = new Map<string, number>();
     say(`${tag}: creating ${size.reservations} reservations (${concurrency} in flight) and waiting for all Ready`);
     const started = performance.now();
+    const apiserverSeconds = apiserverProfileSeconds();
+    const apiserverProfile = apiserverSeconds ? profileApiserver(cluster.cp, apiserverSeconds, path.join(cluster.dir, `apiserver-${tag}.pprof`)) : undefined;
     await pool(items, concurrency, async (i) => {
       const name = `r${i}`;
       createdAt.set(name, performance.now());
@@ -558,6 +568,11 @@ async function measureSize(cluster: Cluster, size: Size, opts: SizeOptions): Pro
     const sum = (prefix: string) => [...metrics].filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v, 0);
     const controllerStats = {
       reconciles: sum('apqn_controller_reconcile_total'),
+      byQueue: ['reservations', 'nodes', 'claims'].map((queue) => ({
+        queue,
+        reconciles: sum(`apqn_controller_reconcile_total{controller="${queue}"}`),
+        seconds: sum(`apqn_controller_reconcile_duration_seconds_sum{controller="${queue}"}`),
+      })),
       reconcileSeconds: sum('apqn_controller_reconcile_duration_seconds_sum'),
       cpuSeconds: cpuToReady,
     };
@@ -567,6 +582,7 @@ async function measureSize(cluster: Cluster, size: Size, opts: SizeOptions): Pro
     await sleep(3000);
     const writes = countWritesByActor(readAudit(cluster.auditLog, auditFrom).events, ns, new Set(nodes.names));
     if (all) say(`${tag}: all Ready in ${s(operatorMs)} (${(operatorMs / floor.ms).toFixed(2)}× the floor)`);
+    if (apiserverProfile) say(`${tag}: the API server's CPU profile, the first ${apiserverSeconds} s from the first create:\n${await apiserverProfile}`);
     let idle: IdleResult | undefined;
     if (all && opts.idleSeconds > 0) {
       say(`${tag}: idle: the controller's CPU over ${opts.idleSeconds} s, the agents heartbeating`);
@@ -703,7 +719,7 @@ function report(singles: SingleResult[], results: SizeResult[], opts: { concurre
         ]
       : ['—', '—'];
     lines.push(
-      `| ${r.size.reservations} × ${r.size.nodes} | ${r.controller.reconciles} | ${r.controller.reconcileSeconds.toFixed(1)} s | ${r.controller.cpuSeconds.toFixed(1)} s | ${idle[0]} | ${idle[1]} |`,
+      `| ${r.size.reservations} × ${r.size.nodes} | ${r.controller.reconciles} (${r.controller.byQueue.map((q) => `${q.queue} ${q.reconciles}`).join(', ')}) | ${r.controller.reconcileSeconds.toFixed(1)} s (${r.controller.byQueue.map((q) => `${q.queue} ${q.seconds.toFixed(1)} s`).join(', ')}) | ${r.controller.cpuSeconds.toFixed(1)} s | ${idle[0]} | ${idle[1]} |`,
     );
   }
 
@@ -762,6 +778,8 @@ const USAGE = `usage: node --import=tsx bench/operator.ts [--sizes ${DEFAULT_SIZ
   --controller    compiled (default: src/ compiled by tsc into the bench's directory) or tsx
   Quick subset:   --sizes 100x10 --repeat 3 --idle-seconds 5
   APQN_BENCH_KEEP=1 keeps the bench's directory (controller logs, audit log, the .cpuprofile);
+  APQN_BENCH_APISERVER_PROFILE=SECONDS prints the API server's CPU profile (go tool pprof -top)
+  of that many seconds from each size's first create;
   APQN_BENCH_CONTROLLER_NODE_ARGS adds node flags to every controller child.
   Ends with the "Figures to reach" of issue 11, each PASS/MISS against "must reach" and the goal.
 `;
