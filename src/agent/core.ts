@@ -143,7 +143,16 @@ interface Chosen {
   readonly forced: readonly QueueVerdict[];
   /** A cordon step: the queues as they were just before it (request_count). */
   readonly cordoned?: readonly QueueInfo[];
+  /** Steps of the same kind for other items, run right after this one without a look in
+   *  between (BATCHED_KINDS). */
+  readonly alongside?: ReadonlyArray<{ readonly step: Step; readonly items: readonly PlanItem[] }>;
 }
+
+/** Steps that touch one mdev each and move no queue: those of different items do not depend on
+ *  each other, so all that may run now run in one go, with one journal write before them and one
+ *  look after (a node applying hundreds of reservations would otherwise read its whole bus
+ *  after every one). An item still takes one step per look: its next step depends on this one. */
+const BATCHED_KINDS: ReadonlySet<Step['kind']> = new Set(['createMdev', 'setMatrix', 'removeMdev']);
 
 /** The first step that may run now. Steps that take queues off the host ask the in-use policy
  *  (recording the verdicts for the report); mask bit changes that may all run now are merged
@@ -186,6 +195,17 @@ function choose(
     if (v && !v.go) continue;
     const forced = [...(v?.queues.filter((q) => q.state === 'forced') ?? [])];
     const step = next.step;
+    if (BATCHED_KINDS.has(step.kind)) {
+      const seen = new Set([describeStep(step)]);
+      const alongside = list.slice(i + 1).filter((c) => {
+        if (c.next.step.kind !== step.kind || c.next.moves.length > 0) return false;
+        const d = describeStep(c.next.step);
+        if (seen.has(d)) return false;
+        seen.add(d);
+        return true;
+      });
+      return { step, items: [item], forced, alongside: alongside.map((c) => ({ step: c.next.step, items: [c.item] })) };
+    }
     if (step.kind !== 'maskBits') return { step, items: [item], forced };
     // One write for every bit of this mask and direction that may change now.
     const bits = new Set(step.bits);
@@ -317,7 +337,7 @@ export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory
   let failure: PassOutcome['failure'] = null;
   let hitLimit = false;
 
-  for (let index = 0; ; index++) {
+  for (let index = 0; ; ) {
     if (index >= MAX_STEPS_PER_PASS) {
       hitLimit = true;
       break;
@@ -325,35 +345,55 @@ export function reconcileNode(backend: SysfsBackend, spec: NodeStateSpec, memory
     verdicts.clear();
     const chosen = choose(items, wanted, memory, opts, verdicts, skip, attempts);
     if (!chosen) break;
-    for (const i of chosen.items) attempts.set(i.key, (attempts.get(i.key) ?? 0) + 1);
-    const description = describeStep(chosen.step);
-    // What the step changes is recorded (with the value to restore) before it is changed.
+    const batch = [{ step: chosen.step, items: chosen.items }, ...(chosen.alongside ?? [])].slice(0, MAX_STEPS_PER_PASS - index);
+    for (const b of batch) for (const i of b.items) attempts.set(i.key, (attempts.get(i.key) ?? 0) + 1);
+    // What the steps change is recorded (with the value to restore) before any is made.
     const record = unwritten ?? journal.draft();
     unwritten = null;
-    recordBefore(record, journal, chosen.step, facts, wanted, chosen.items, repairs);
+    for (const b of batch) recordBefore(record, journal, b.step, facts, wanted, b.items, repairs);
     try {
       writeJournal(record);
     } catch (err) {
       if (!(err instanceof JournalError)) throw err;
-      failure = { step: description, message: `not done: ${err.message}`, reservations: [...new Set(chosen.items.flatMap((i) => i.reservations))] };
+      failure = { step: describeStep(chosen.step), message: `not done: ${err.message}`, reservations: [...new Set(batch.flatMap((b) => b.items.flatMap((i) => i.reservations)))] };
       break;
     }
-    opts.onStep?.(index, description);
-    try {
-      executeStep(backend, chosen.step);
-    } catch (err) {
-      if (chosen.step.kind === 'removeMdev' && err instanceof SysfsError && err.errno === 'EBUSY') {
-        guestHeld.add(chosen.step.uuid); // a guest holds it though no queue reads `in use`
-        skip.add(description);
-        continue;
+    let ran = 0;
+    for (const b of batch) {
+      const description = describeStep(b.step);
+      opts.onStep?.(index++, description);
+      try {
+        executeStep(backend, b.step);
+      } catch (err) {
+        if (b.step.kind === 'removeMdev' && err instanceof SysfsError && err.errno === 'EBUSY') {
+          guestHeld.add(b.step.uuid); // a guest holds it though no queue reads `in use`
+          skip.add(description);
+          continue;
+        }
+        failure = { step: description, message: errorText(err), reservations: [...new Set(b.items.flatMap((i) => i.reservations))] };
+        break;
       }
-      failure = { step: description, message: errorText(err), reservations: [...new Set(chosen.items.flatMap((i) => i.reservations))] };
+      ran++;
+      stepsExecuted.push(description);
+      skip.add(description); // the same step twice in one pass would mean it had no effect
+      if (b.step.kind === 'removeMdev') removed.push(b.step.uuid);
+    }
+    if (ran > 0) events.push(...forcedEvents(chosen));
+    if (failure) {
+      // The steps of the batch before the failed one did run: report the bus as they left it.
+      if (ran > 0) {
+        try {
+          current = look(backend);
+          facts = new BusFacts(current.inv);
+          items = plan();
+        } catch {
+          // the failure already says what went wrong; the next pass looks again
+        }
+      }
       break;
     }
-    stepsExecuted.push(description);
-    skip.add(description); // the same step twice in one pass would mean it had no effect
-    if (chosen.step.kind === 'removeMdev') removed.push(chosen.step.uuid);
-    events.push(...forcedEvents(chosen));
+    if (ran === 0) continue; // only guest-held removals: nothing changed, plan on
+    const description = describeStep(batch[batch.length - 1]!.step);
     try {
       current = look(backend);
     } catch (err) {
