@@ -352,9 +352,9 @@ export function parseJournal(text: string, location: string): { bootId: string |
     }
     entries.maskBits.set(maskKey(e.mask, bit), { mask: e.mask, bit, original: e.original, reservations });
   }
-  for (const [i, e] of list('overrides').entries()) {
-    const where = `overrides[${i}]`;
-    if (!isRecord(e) || typeof e.apqn !== 'string' || typeof e.original !== 'string') throw bad(where);
+  /** One entry about a queue: `{"apqn": "05.0004", "reservations": [...], ...}`. */
+  const queueEntry = (e: unknown, where: string, valid: (e: Record<string, unknown>) => boolean) => {
+    if (!isRecord(e) || typeof e.apqn !== 'string' || !valid(e)) throw bad(where);
     const reservations = reservationsOf(e.reservations);
     if (!reservations) throw bad(`${where}.reservations`);
     let apqn: Apqn;
@@ -363,21 +363,14 @@ export function parseJournal(text: string, location: string): { bootId: string |
     } catch (err) {
       throw bad(`${where}: ${why(err)}`);
     }
-    const index = apqnIndex(apqn.adapter, apqn.domain);
-    entries.overrides.set(index, { apqn, index, original: e.original, reservations });
+    return { entry: e, apqn, index: apqnIndex(apqn.adapter, apqn.domain), reservations };
+  };
+  for (const [i, e] of list('overrides').entries()) {
+    const { entry, apqn, index, reservations } = queueEntry(e, `overrides[${i}]`, (x) => typeof x.original === 'string');
+    entries.overrides.set(index, { apqn, index, original: entry.original as string, reservations });
   }
   for (const [i, e] of list('cordons').entries()) {
-    const where = `cordons[${i}]`;
-    if (!isRecord(e) || typeof e.apqn !== 'string') throw bad(where);
-    const reservations = reservationsOf(e.reservations);
-    if (!reservations) throw bad(`${where}.reservations`);
-    let apqn: Apqn;
-    try {
-      apqn = parseApqn(e.apqn);
-    } catch (err) {
-      throw bad(`${where}: ${why(err)}`);
-    }
-    const index = apqnIndex(apqn.adapter, apqn.domain);
+    const { apqn, index, reservations } = queueEntry(e, `cordons[${i}]`, () => true);
     entries.cordons.set(index, { apqn, index, reservations });
   }
   for (const [i, e] of list('mdevs').entries()) {

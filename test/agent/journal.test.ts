@@ -100,6 +100,9 @@ const invalid: Array<{ text: string; why: string; says: RegExp }> = [
   { text: '{"version":1,"maskBits":[{"mask":"aqmask","id":"0x100","original":true}]}', why: 'a domain above 255', says: /maskBits\[0\]/ },
   { text: '{"version":1,"maskBits":[{"mask":"xmask","id":"04","original":true}]}', why: 'an unknown mask', says: /maskBits\[0\]/ },
   { text: '{"version":1,"overrides":[{"apqn":"05","original":""}]}', why: 'a malformed APQN', says: /overrides\[0\]/ },
+  { text: '{"version":1,"overrides":[{"apqn":"05.0004"}]}', why: 'an override without its original', says: /overrides\[0\]/ },
+  { text: '{"version":1,"cordons":[{"apqn":"05.0004"},{"apqn":"05"}]}', why: 'a malformed cordoned APQN', says: /cordons\[1\]/ },
+  { text: '{"version":1,"cordons":[{"apqn":"05.0004","reservations":"ns/a"}]}', why: 'cordon reservations that are not a list', says: /cordons\[0\]\.reservations/ },
   { text: '{"version":1,"mdevs":[{"uuid":"not-a-uuid"}]}', why: 'a malformed UUID', says: /mdevs\[0\]/ },
   { text: '{"version":1,"maskBits":{}}', why: 'a list that is not a list', says: /maskBits is not a list/ },
 ];
