@@ -72,12 +72,15 @@ class SpecIndex {
     return this.bits.get(`${kind}:${bit}`) ?? this.facts.inv[kind].has(bit);
   }
 
-  /** Whether the spec (once applied) leaves this queue with the host driver. */
-  keepsOnHost(index: number): boolean {
-    const override = this.overrides.get(index);
+  /** Whether the bus, once the spec and the restores under way are applied, leaves this queue
+   *  with the host driver. A restore can take a queue from the host too: a bit the operator
+   *  set that was clear before it. */
+  keepsOnHost(index: number, restores: Pick<Restores, 'maskBits' | 'overrides'>): boolean {
+    const override = this.overrides.get(index) ?? restores.overrides.find((o) => o.index === index)?.driver;
     if (override !== undefined) return override === 'cex4queue';
-    if (this.wanted.mode === 'DriverOverride') return true;
-    return this.wantedHas('apmask', index >> 8) && this.wantedHas('aqmask', index & 0xff);
+    const has = (kind: MaskKind, bit: number) =>
+      this.bits.get(`${kind}:${bit}`) ?? restores.maskBits.find((r) => r.kind === kind && r.bit === bit)?.host ?? this.facts.inv[kind].has(bit);
+    return has('apmask', index >> 8) && has('aqmask', index & 0xff);
   }
 
   /** Reservations of spec mdevs with an APQN that setting this bit would give to the host —
@@ -133,11 +136,11 @@ type MaskState = 'spec' | 'restore' | 'deferred' | 'done';
 /** `moving`: the spec still takes the queue away (the cordon stands); `restore`: back online. */
 type CordonState = 'moving' | 'restore' | 'done';
 
-function cordonState(r: CordonRecord, spec: SpecIndex): CordonState {
+function cordonState(r: CordonRecord, spec: SpecIndex, restores: Pick<Restores, 'maskBits' | 'overrides'> = NO_RESTORES): CordonState {
   const q = spec.facts.queue(r.apqn.adapter, r.apqn.domain);
   // Gone, moved, or online again (by us, by the kernel's probe, or by hand): nothing to undo.
   if (!q || q.driver !== 'cex4queue' || q.online !== false) return 'done';
-  return spec.keepsOnHost(r.index) ? 'restore' : 'moving';
+  return spec.keepsOnHost(r.index, restores) ? 'restore' : 'moving';
 }
 type OverrideState = 'spec' | 'restore' | 'deferred' | 'done' | 'absent';
 
@@ -187,7 +190,7 @@ export function pendingRestores(journal: AgentJournal, wanted: WantedState, fact
   }
   const online: OnlineRestore[] = [];
   for (const r of journal.cordons()) {
-    if (cordonState(r, spec) !== 'restore') continue;
+    if (cordonState(r, spec, { maskBits, overrides }) !== 'restore') continue;
     online.push({ apqn: r.apqn, index: r.index, reservations: released(r.reservations) });
   }
   return { maskBits, overrides, online };

@@ -87,6 +87,23 @@ for (const dropped of [false, true]) {
   });
 }
 
+test('a restore that takes queues from the host (a bit set by the operator, clear before it) cordons them and moves them: the cordon is not undone under it (soak seed 3)', (t) => {
+  const node = new SimNode();
+  node.sys.write('bus/ap/apmask', '-5'); // row 05 on vfio_ap since boot
+  const before = busSnapshot(node);
+  // A host reservation brought 05.0004 to the host by setting the bit (it was clear: original false).
+  node.converge({ apmask: [{ id: '05', host: true, original: false }] });
+  t.is(node.driver('05.0004'), 'cex4queue');
+  t.deepEqual(node.journal(), ['apmask:05=cleared']);
+  // It is deleted: the journal clears the bit again, which takes the row from the host.
+  const results = node.converge({});
+  const steps = results.flatMap((r) => r.stepsExecuted);
+  t.deepEqual(steps.slice(0, 2), [`cordon ${row.join(',')} (online 0)`, 'apmask clear 05']);
+  t.false(steps.some((s) => s.startsWith('uncordon')), 'never put back online while the restore moves it');
+  t.deepEqual(busSnapshot(node), before);
+  t.deepEqual(node.journal(), []);
+});
+
 test('a cordoned queue whose card is deconfigured waits to go back online (Releasing says why), and goes once the card serves', (t) => {
   const node = new SimNode({ hostLoad: [{ apqn: '05.0009', pendingRequests: 2 }] });
   const before = busSnapshot(node);
