@@ -40,7 +40,7 @@ export interface AgentRuntimeOptions {
   driftHoldSeconds?: number;
   /** Full pass at least this often even when nothing moved (core default 60 s). */
   resyncSeconds?: number;
-  /** Wait/Fail look interval (core default 1 s). */
+  /** How often to look again at queues with host requests in flight (core default 1 s). */
   drainLookIntervalMs?: number;
   log?: Logger;
   clock?: Clock;
