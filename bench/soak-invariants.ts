@@ -467,7 +467,7 @@ export function settleProblems(state: Pick<ClusterState, 'reservations' | 'nodeS
     if (!ready) out.push(`${key(r)}: no Ready condition yet`);
     else if (r.status?.observedGeneration !== gen || (ready.observedGeneration !== undefined && ready.observedGeneration !== gen)) {
       out.push(`${key(r)}: status is for generation ${r.status?.observedGeneration ?? '-'}, spec is ${gen}`);
-    } else if (ready.status !== 'True' && TRANSIENT_READY_REASONS.has(ready.reason)) out.push(`${key(r)}: Ready=${ready.status} ${ready.reason}`);
+    } else if (ready.status !== 'True' && TRANSIENT_READY_REASONS.has(ready.reason)) out.push(`${key(r)}: Ready=${ready.status} ${ready.reason}${said(ready)}`);
   }
   for (const s of state.nodeStates) {
     const synced = conditionOf(s.status?.conditions, 'Synced');
@@ -475,7 +475,13 @@ export function settleProblems(state: Pick<ClusterState, 'reservations' | 'nodeS
     if (!synced) out.push(`node ${name}: no Synced condition yet`);
     else if (s.status?.observedGeneration !== s.metadata.generation) {
       out.push(`node ${name}: status is for generation ${s.status?.observedGeneration ?? '-'}, spec is ${s.metadata.generation}`);
-    } else if (synced.status !== 'True' && TRANSIENT_SYNCED_REASONS.has(synced.reason)) out.push(`node ${name}: Synced=${synced.status} ${synced.reason}`);
+    } else if (synced.status !== 'True' && TRANSIENT_SYNCED_REASONS.has(synced.reason)) out.push(`node ${name}: Synced=${synced.status} ${synced.reason}${said(synced)}`);
   }
   return out;
+}
+
+/** A condition's message, shortened: what a person needs to see why it did not settle. */
+function said(c: Condition): string {
+  const m = c.message ?? '';
+  return m ? ` (${m.length > 400 ? `${m.slice(0, 400)}…` : m})` : '';
 }

@@ -379,8 +379,8 @@ test('settleProblems names what is still moving: lagging status, draining, a del
   const problems = settleProblems(moving);
   t.deepEqual(problems, [
     'ns/lag: status is for generation 1, spec is 2',
-    'ns/drain: Ready=False Draining',
+    'ns/drain: Ready=False Draining (05.0005 has 3 host requests in flight.)',
     'ns/going: being deleted (Ready=False Releasing)',
-    'node n1: Synced=False Applying',
+    'node n1: Synced=False Applying (x)',
   ]);
 });
