@@ -129,7 +129,11 @@ class Planner {
       const item = this.restoreOverride(r);
       if (item) items.push(item);
     }
-    for (const r of this.restores.online) items.push(this.restoreOnline(r));
+    for (const r of this.restores.online) {
+      // The cordon stands while the bus is headed to take the queue (the spec, or a restore:
+      // a bit the operator set that was clear before it).
+      if (!this.freedBySpec(r.apqn.adapter, r.apqn.domain)) items.push(this.restoreOnline(r));
+    }
     for (const m of this.wanted.mdevs) items.push(this.mdev(m));
     for (const b of this.wanted.maskBits) items.push(this.maskBit(b));
     for (const o of this.wanted.overrides) items.push(this.override(o));
@@ -255,7 +259,7 @@ class Planner {
     return { ...item, next: { step: { kind: 'queueOnline', apqns: [r.apqn], online: true }, moves: [], priority: PRIORITY.toHost } };
   }
 
-  /** Would the spec (once applied) take this APQN away from the host? */
+  /** Would the spec and the restores under way (once applied) take this APQN away from the host? */
   freedBySpec(a: number, d: number): boolean {
     if (this.#overrideAt.get(a * 256 + d)?.driver === 'vfio_ap') return true;
     return this.#specBit.get(`apmask:${a}`) === false || this.#specBit.get(`aqmask:${d}`) === false;

@@ -11,10 +11,11 @@
 // Entries are dropped (tidy) once the bus shows the original value and the spec wants nothing
 // else; mdev entries once the mdev is gone and the spec no longer names it.
 //
-// A cordon (a host queue the agent set offline to move it) is undone — the queue put back
-// online — when the queue is still on the host driver, offline, and the spec no longer takes
-// it away. It is dropped once the queue has left the host driver (the move happened; a queue
-// that comes back is probed online) or reads online again.
+// A cordon (a host queue the agent set offline to move it) stays while the queue is offline on
+// the host driver; the planner puts such a queue back online unless the bus is headed to take
+// it from the host (plan.ts, freedBySpec: the spec and the restores under way). It is dropped
+// once the queue has left the host driver (the move happened; a queue that comes back is
+// probed online) or reads online again.
 import type { MaskKind } from '../apbus/backend.js';
 import type { BusFacts } from './bus-facts.js';
 import type { Apqn } from '../apbus/ids.js';
@@ -40,7 +41,8 @@ export interface OverrideRestore {
   readonly reservations: readonly string[];
 }
 
-/** A cordoned host queue whose move the spec no longer wants: back online. */
+/** A host queue the agent cordoned that is still offline on the host driver: back online,
+ *  unless the plan still moves it (the planner decides, knowing where the bus is headed). */
 export interface OnlineRestore {
   readonly apqn: Apqn;
   readonly index: number;
@@ -70,17 +72,6 @@ class SpecIndex {
   /** Spec values of named bits applied to the bus's masks: what the masks will be. */
   wantedHas(kind: MaskKind, bit: number): boolean {
     return this.bits.get(`${kind}:${bit}`) ?? this.facts.inv[kind].has(bit);
-  }
-
-  /** Whether the bus, once the spec and the restores under way are applied, leaves this queue
-   *  with the host driver. A restore can take a queue from the host too: a bit the operator
-   *  set that was clear before it. */
-  keepsOnHost(index: number, restores: Pick<Restores, 'maskBits' | 'overrides'>): boolean {
-    const override = this.overrides.get(index) ?? restores.overrides.find((o) => o.index === index)?.driver;
-    if (override !== undefined) return override === 'cex4queue';
-    const has = (kind: MaskKind, bit: number) =>
-      this.bits.get(`${kind}:${bit}`) ?? restores.maskBits.find((r) => r.kind === kind && r.bit === bit)?.host ?? this.facts.inv[kind].has(bit);
-    return has('apmask', index >> 8) && has('aqmask', index & 0xff);
   }
 
   /** Reservations of spec mdevs with an APQN that setting this bit would give to the host —
@@ -133,14 +124,11 @@ function overrideNow(facts: BusFacts, index: number): string | undefined {
 const overrideValue = (driver: 'vfio_ap' | 'cex4queue') => (driver === 'vfio_ap' ? 'vfio_ap' : '');
 
 type MaskState = 'spec' | 'restore' | 'deferred' | 'done';
-/** `moving`: the spec still takes the queue away (the cordon stands); `restore`: back online. */
-type CordonState = 'moving' | 'restore' | 'done';
-
-function cordonState(r: CordonRecord, spec: SpecIndex, restores: Pick<Restores, 'maskBits' | 'overrides'> = NO_RESTORES): CordonState {
-  const q = spec.facts.queue(r.apqn.adapter, r.apqn.domain);
-  // Gone, moved, or online again (by us, by the kernel's probe, or by hand): nothing to undo.
-  if (!q || q.driver !== 'cex4queue' || q.online !== false) return 'done';
-  return spec.keepsOnHost(r.index, restores) ? 'restore' : 'moving';
+/** Whether a cordon still holds: the queue is offline on the host driver. Gone, moved, or
+ *  online again (by us, by the kernel's probe, or by hand): nothing to undo. */
+function cordonHolds(r: CordonRecord, facts: BusFacts): boolean {
+  const q = facts.queue(r.apqn.adapter, r.apqn.domain);
+  return q?.driver === 'cex4queue' && q.online === false;
 }
 type OverrideState = 'spec' | 'restore' | 'deferred' | 'done' | 'absent';
 
@@ -190,7 +178,7 @@ export function pendingRestores(journal: AgentJournal, wanted: WantedState, fact
   }
   const online: OnlineRestore[] = [];
   for (const r of journal.cordons()) {
-    if (cordonState(r, spec, { maskBits, overrides }) !== 'restore') continue;
+    if (!cordonHolds(r, facts)) continue;
     online.push({ apqn: r.apqn, index: r.index, reservations: released(r.reservations) });
   }
   return { maskBits, overrides, online };
@@ -221,7 +209,7 @@ export function tidyJournal(draft: JournalDraft, journal: AgentJournal, wanted: 
     if (users.length > 0) draft.setOverride({ ...r, reservations: users });
   }
   for (const r of journal.cordons()) {
-    if (cordonState(r, spec) === 'done') draft.deleteCordon(r.index);
+    if (!cordonHolds(r, facts)) draft.deleteCordon(r.index);
   }
   const specUuids = new Set(wanted.mdevs.map((m) => m.uuid));
   for (const uuid of journal.mdevs().keys()) if (!specUuids.has(uuid) && !facts.mdevs.has(uuid)) draft.deleteMdev(uuid);
