@@ -166,8 +166,12 @@ function choose(
   skip: ReadonlySet<string>,
   attempts: ReadonlyMap<string, number>,
 ): Chosen | null {
+  // Once per item per call: the cordon scan below judges every candidate, the step choice
+  // after it asks again.
   const judge = (item: PlanItem, next: Candidate): MoveVerdict | null => {
     if (next.moves.length === 0) return null;
+    const known = verdicts.get(item.key);
+    if (known) return known;
     const v = judgeMoves(next.moves, wanted.intents, memory.drain, opts.nowMs);
     verdicts.set(item.key, v);
     return v;
