@@ -192,12 +192,9 @@ export class CustomResourceClient<T extends CustomObject> {
     return ref;
   }
 
-  /** The API path for watching (all namespaces, or one). */
+  /** The collection's API path, for lists and watches (all namespaces, or one). */
   path(namespace?: string): string {
-    const { group, version, plural } = this.type;
-    return namespace && this.type.namespaced
-      ? `/apis/${group}/${version}/namespaces/${namespace}/${plural}`
-      : `/apis/${group}/${version}/${plural}`;
+    return this.objectPath({ namespace: this.type.namespaced ? namespace : undefined });
   }
 
   /** The path of one object (or of the collection, or of a subresource), names escaped. */
@@ -225,8 +222,7 @@ export class CustomResourceClient<T extends CustomObject> {
   }
 
   async list(options: ListOptions = {}): Promise<CustomObjectList<T>> {
-    const namespace = this.type.namespaced ? options.namespace : undefined;
-    return apiRequest<CustomObjectList<T>>(this.kc, this.objectPath({ namespace }), {
+    return apiRequest<CustomObjectList<T>>(this.kc, this.path(options.namespace), {
       query: { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector },
     });
   }
@@ -281,8 +277,7 @@ export class CustomResourceClient<T extends CustomObject> {
 
   /** Deletes every object of a namespace (or of the cluster) matching the selectors. */
   async deleteCollection(options: ListOptions = {}): Promise<void> {
-    const namespace = this.type.namespaced ? options.namespace : undefined;
-    await apiRequest(this.kc, this.objectPath({ namespace }), {
+    await apiRequest(this.kc, this.path(options.namespace), {
       method: 'DELETE',
       query: { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector },
     });
