@@ -24,6 +24,11 @@ export type AgentAvailability =
   | { available: true; /** When the heartbeat goes stale (ms since the epoch). */ staleAt: number }
   | { available: false; message: string };
 
+/** Whether the node's agent reports on its current spec generation. */
+export function agentTookSpec(state: APNodeState): boolean {
+  return (state.status?.observedGeneration ?? 0) >= (state.metadata.generation ?? 0);
+}
+
 /** Whether the node's agent reports: an APNodeState with a heartbeat newer than the limit. */
 export function agentAvailability(view: ClusterView, node: string): AgentAvailability {
   const state = view.nodeStates.get(node);

@@ -34,6 +34,7 @@ import { Mask } from '../apbus/mask.js';
 import { acquireMaskBits, effectiveMasks, forgetSettledBits, NONE_APPLIED, releasePlan, type HostMasks, type OwnedMaskBits } from './mask-bits.js';
 import { PROTECTED, planMaskClears, type HostQueue, type MaskPlan } from './mask-plan.js';
 import { nodeInventory, type NodeInventory } from './node-inventory.js';
+import { agentTookSpec } from './cluster-view.js';
 import type { ValidSpec } from './validate.js';
 
 /** A reservation that holds queues on the node (conflicts already resolved). */
@@ -88,7 +89,7 @@ export function composeNodeSpec(node: string, state: APNodeState | undefined, me
   const mode = bindingModeOf(state);
   // The owned bits the node's status has seen applied: only a status about the current spec
   // vouches for its restored bits (forgetSettledBits).
-  const applied = state?.status?.observedGeneration !== undefined && state.status.observedGeneration === state.metadata?.generation ? owned0 : NONE_APPLIED;
+  const applied = state && agentTookSpec(state) ? owned0 : NONE_APPLIED;
   const result: NodeComposition = {
     spec: { bindingMode: mode, apmask: [], aqmask: [], overrides: [], queues: [], mdevs: [] },
     included: [],

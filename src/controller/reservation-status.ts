@@ -14,7 +14,7 @@ import type {
   ReservationStatus,
 } from '../api/types.js';
 import { type Apqn, apqnIndex, formatAdapterId, formatApqn, formatDomainId } from '../apbus/ids.js';
-import { agentAvailability, conditionOf, type ClusterView } from './cluster-view.js';
+import { agentAvailability, agentTookSpec, conditionOf, type ClusterView } from './cluster-view.js';
 import { setCondition } from './conditions.js';
 import { effectiveMasks } from './mask-bits.js';
 import { nodeInventory } from './node-inventory.js';
@@ -306,11 +306,6 @@ function queueStates(d: ReservationDecision, apqns: Apqn[], state: APNodeState |
 /** Whether a node spec names the reservation (an mdev of it, or a queue intent for it). */
 export function specNames(spec: NodeStateSpec | undefined, key: string): boolean {
   return (spec?.mdevs ?? []).some((m) => m.reservation === key) || (spec?.queues ?? []).some((q) => q.reservation === key);
-}
-
-/** Whether the node's agent reports on its current spec generation. */
-export function agentTookSpec(state: APNodeState): boolean {
-  return (state.status?.observedGeneration ?? 0) >= (state.metadata.generation ?? 0);
 }
 
 /**

@@ -10,10 +10,10 @@ import { ObjectDeletingError, addFinalizer, removeFinalizer } from '../k8s/final
 import { mergePatch } from '../k8s/merge-patch.js';
 import { writeStatus } from '../k8s/status.js';
 import type { SyncResult } from '../k8s/workqueue.js';
-import { conditionOf } from './cluster-view.js';
+import { agentTookSpec, conditionOf } from './cluster-view.js';
 import { judgeView, type ControllerContext } from './context.js';
 import { fixedBySpec, hasFinalizer, recordedPlacement, sameApqns, type ReservationDecision } from './placement.js';
-import { agentTookSpec, desiredStatus, judgeReservation, specNames, type ReservationEvent, type ReservationJudgement } from './reservation-status.js';
+import { desiredStatus, judgeReservation, specNames, type ReservationEvent, type ReservationJudgement } from './reservation-status.js';
 
 /** How long a progress-only status change waits for the next one (usually Ready). */
 export const PROGRESS_WAIT_MS = 2_000;
