@@ -66,8 +66,8 @@ export interface ControllerContext {
   scope: Scope;
   /** Per node: the last spec write. */
   nodeWrites: Map<string, NodeWriteRecord>;
-  /** Per reservation: since when a progress-only status change waits (ms). */
-  progressSince: Map<string, number>;
+  /** Per reservation: since when a progress-only status change waits, and when its write is due (ms). */
+  progress: Map<string, ProgressWait>;
   /** Per node: what its last fan-out judged from (nodes.ts). */
   fannedOut: Map<string, { status: NodeStateStatus | undefined; available: boolean }>;
 }
@@ -76,6 +76,12 @@ export interface ControllerContext {
  * What judging one reservation reads: the clock, the agent's report of the nodes it names
  * (newest copy from the informer) — not the whole cluster.
  */
+export interface ProgressWait {
+  since: number;
+  /** The reconcile's requeue is set for then. */
+  due: number;
+}
+
 export function judgeView(ctx: Pick<ControllerContext, 'caches' | 'now' | 'heartbeatStaleMs'>, nodes: Iterable<string | undefined>): ClusterView {
   const nodeStates = new Map<string, APNodeState>();
   for (const name of nodes) {

@@ -105,7 +105,7 @@ export class Controller {
       heartbeatStaleMs,
       scope,
       nodeWrites: new Map(),
-      progressSince: new Map(),
+      progress: new Map(),
       fannedOut: new Map(),
     };
     const wiring: Wiring = {

@@ -9,6 +9,7 @@
 // (nothing to restore: it is dropped when no longer needed, the bit left as it is).
 
 import type { MaskBit } from '../api/types.js';
+import { IdSet, type Ids } from './id-set.js';
 import { type Apqn, formatAdapterId, formatDomainId, parseAdapterId, parseDomainId } from '../apbus/ids.js';
 
 export interface OwnedMaskBits {
@@ -18,8 +19,8 @@ export interface OwnedMaskBits {
 
 /** Which bits are set (host-owned), as sets of ids. */
 export interface HostMasks {
-  apmask: ReadonlySet<number>;
-  aqmask: ReadonlySet<number>;
+  apmask: Ids;
+  aqmask: Ids;
 }
 
 export interface MaskRelease {
@@ -34,8 +35,8 @@ const parseId: Record<Axis, (s: string) => number> = { apmask: parseAdapterId, a
 const formatId: Record<Axis, (n: number) => string> = { apmask: formatAdapterId, aqmask: formatDomainId };
 
 /** The masks once the agent has applied the owned bits: the node's masks with every owned bit at `host`. */
-export function effectiveMasks(owned: OwnedMaskBits, current: HostMasks): { apmask: Set<number>; aqmask: Set<number> } {
-  const result = { apmask: new Set(current.apmask), aqmask: new Set(current.aqmask) };
+export function effectiveMasks(owned: OwnedMaskBits, current: HostMasks): { apmask: IdSet; aqmask: IdSet } {
+  const result = { apmask: IdSet.of(current.apmask), aqmask: IdSet.of(current.aqmask) };
   for (const axis of ['apmask', 'aqmask'] as const) {
     for (const bit of owned[axis]) {
       const id = parseId[axis](bit.id);

@@ -45,6 +45,7 @@
 
 import { type Apqn, apqnFromIndex, apqnIndex, formatApqn } from '../apbus/ids.js';
 import { FlowNetwork } from './maxflow.js';
+import type { Ids } from './id-set.js';
 
 export { releasePlan } from './mask-bits.js';
 
@@ -59,9 +60,9 @@ export interface HostQueue {
 
 export interface MaskPlanInput {
   /** Adapters whose apmask bit is set (host-owned rows). */
-  readonly apmask: ReadonlySet<number>;
+  readonly apmask: Ids;
   /** Domains whose aqmask bit is set (host-owned columns). */
-  readonly aqmask: ReadonlySet<number>;
+  readonly aqmask: Ids;
   /** Pairs that must leave the host (held by vfio_ap reservations). Pairs already outside the masks are free already. */
   readonly reserved: Iterable<Apqn>;
   /** Existing host queues. Entries outside the masks are ignored (they are not host-owned). */

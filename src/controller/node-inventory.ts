@@ -6,6 +6,7 @@
 import type { CardGeneration, CardStatus, NodeStateStatus, QueueStatus } from '../api/types.js';
 import { MAX_ID, apqnIndex, parseAdapterId, parseApqn } from '../apbus/ids.js';
 import { Mask } from '../apbus/mask.js';
+import { IdSet } from './id-set.js';
 import type { HostQueue } from './mask-plan.js';
 
 /** Card hwtype per generation: CEX4 = 10 … CEX8 = 14. vfio_ap binds 10..14 only. */
@@ -18,8 +19,8 @@ export interface NodeInventory {
   cards: Map<number, CardStatus>;
   /** apqnIndex -> queue */
   queues: Map<number, QueueStatus>;
-  apmask: Set<number>;
-  aqmask: Set<number>;
+  apmask: IdSet;
+  aqmask: IdSet;
   maxAdapterId: number;
   maxDomainId: number;
   /** Queues in the matrix of an mdev this operator does not own (apqnIndex -> mdev UUID): not ours to give. */
@@ -100,10 +101,10 @@ export function hostQueuesOf(inventory: NodeInventory): HostQueue[] {
   return out;
 }
 
-function maskBits(text: string | undefined): Set<number> {
+function maskBits(text: string | undefined): IdSet {
   // No report yet: the boot default, both masks all ones.
   const mask = text === undefined ? Mask.all() : (tryParse(() => Mask.parseKernel(text)) ?? Mask.all());
-  return new Set(mask.bits());
+  return IdSet.of(mask.bits());
 }
 
 function tryParse<T>(parse: () => T): T | undefined {

@@ -34,6 +34,7 @@ import { Mask } from '../apbus/mask.js';
 import { acquireMaskBits, effectiveMasks, forgetSettledBits, NONE_APPLIED, releasePlan, type HostMasks, type OwnedMaskBits } from './mask-bits.js';
 import { PROTECTED, planMaskClears, type HostQueue, type MaskPlan } from './mask-plan.js';
 import { nodeInventory, type NodeInventory } from './node-inventory.js';
+import { IdSet } from './id-set.js';
 import { agentTookSpec } from './cluster-view.js';
 import type { ValidSpec } from './validate.js';
 
@@ -191,7 +192,7 @@ interface MaskAttempt {
 
 function planMasks(
   inventory: NodeInventory,
-  current: { apmask: Set<number>; aqmask: Set<number> },
+  current: HostMasks,
   owned0: OwnedMaskBits,
   applied: OwnedMaskBits,
   hostMembers: readonly NodeMember[],
@@ -214,7 +215,7 @@ function planMasks(
       if (masks.apmask.has(q.adapter) && masks.aqmask.has(q.domain)) continue;
       const setA = !masks.apmask.has(q.adapter);
       const setD = !masks.aqmask.has(q.domain);
-      const after = { apmask: new Set(masks.apmask), aqmask: new Set(masks.aqmask) };
+      const after = { apmask: masks.apmask.copy(), aqmask: masks.aqmask.copy() };
       if (setA) after.apmask.add(q.adapter);
       if (setD) after.aqmask.add(q.domain);
       const moved = reservedPairs.filter(
@@ -297,7 +298,7 @@ function planMasks(
       else cost.weight += hq.weight ?? 1;
     }
     for (const axis of ['apmask', 'aqmask'] as const) {
-      for (const id of new Set([...before[axis], ...after[axis]])) if (before[axis].has(id) !== after[axis].has(id)) cost.changes++;
+      cost.changes += before[axis].differences(after[axis]);
       cost.cleared += final[axis].filter((b) => !b.host).length;
     }
     return cost;
@@ -369,7 +370,7 @@ function releaseHostBits(owned: OwnedMaskBits, hostWanted: ReadonlyMap<number, s
   return { apmask: fix('apmask'), aqmask: fix('aqmask') };
 }
 
-function setOwned(owned: OwnedMaskBits, axis: Axis, id: number, host: boolean, current: { apmask: Set<number>; aqmask: Set<number> }): OwnedMaskBits {
+function setOwned(owned: OwnedMaskBits, axis: Axis, id: number, host: boolean, current: HostMasks): OwnedMaskBits {
   const bits = owned[axis].filter((b) => parseId[axis](b.id) !== id);
   const existing = owned[axis].find((b) => parseId[axis](b.id) === id);
   const original = existing ? (existing.original ?? existing.host) : current[axis].has(id);
@@ -379,8 +380,8 @@ function setOwned(owned: OwnedMaskBits, axis: Axis, id: number, host: boolean, c
 }
 
 /** The masks as they were before the operator changed anything it still owns. */
-function originalMasks(owned: OwnedMaskBits, current: { apmask: Set<number>; aqmask: Set<number> }) {
-  const result = { apmask: new Set(current.apmask), aqmask: new Set(current.aqmask) };
+function originalMasks(owned: OwnedMaskBits, current: HostMasks) {
+  const result = { apmask: IdSet.of(current.apmask), aqmask: IdSet.of(current.aqmask) };
   for (const axis of ['apmask', 'aqmask'] as const) {
     for (const bit of owned[axis]) {
       if (bit.original === undefined) continue;
@@ -418,7 +419,7 @@ function queuesLeavingHost(
   mode: 'Masks' | 'DriverOverride',
   inventory: NodeInventory,
   owned: OwnedMaskBits,
-  current: { apmask: Set<number>; aqmask: Set<number> },
+  current: HostMasks,
   overrides: readonly QueueOverride[],
 ): number[] {
   const onHost = (q: QueueStatus) => q.driver === 'cex4queue';

@@ -255,7 +255,7 @@ export function resolvePlacements(pres: readonly PreDecision[], candidates: read
   const sticky = resolveHolders(wants);
   const stickyHeld = heldQueues(sticky.holders, driverOf);
   for (const { d } of pres.filter((p) => p.pending && p.d.spec!.nodeName)) {
-    const result = schedule({ reservation: d.key, spec: d.spec!, nodes: candidates, held: stickyHeld });
+    const result = schedule({ reservation: d.key, spec: d.spec!, nodes: candidates, held: stickyHeld, weigh: false });
     if (!result.ok && result.reason === 'Conflict') {
       // Freeing its pairs would move a queue a driver: host reservation keeps on the host.
       const apqns = d.spec!.apqns ?? [];

@@ -21,12 +21,13 @@ import type { CardStatus } from '../api/types.js';
 import { type Apqn, apqnIndex } from '../apbus/ids.js';
 import { HWTYPE, MAX_VFIO_AP_HWTYPE, MIN_VFIO_AP_HWTYPE, type NodeInventory, cardHwtype, cardUsable } from './node-inventory.js';
 import { plural } from './phrases.js';
+import type { HostMasks } from './mask-bits.js';
 import type { ValidSpec } from './validate.js';
 
 export interface NodeQueueView {
   inventory: NodeInventory;
   /** Host-owned bits once the node's spec is applied. */
-  masks: { apmask: ReadonlySet<number>; aqmask: ReadonlySet<number> };
+  masks: HostMasks;
   /** apqnIndex -> holder, for queues held by OTHER reservations; `protected` = held by a driver: host one. */
   heldByOthers: ReadonlyMap<number, { reservation: string; protected: boolean }>;
   bindingMode: 'Masks' | 'DriverOverride';

@@ -41,7 +41,12 @@ export function needsReconcile(ctx: ControllerContext, key: string): boolean {
   if (!judged) return false;
   if (r.metadata.deletionTimestamp && judged.judgement.released) return hasFinalizer(r);
   const desired = desiredStatus(r.status, judged.judgement, r.metadata.generation, ctx.now());
-  return mergePatch(r.status, desired) !== undefined;
+  if (mergePatch(r.status, desired) === undefined) return false;
+  // A progress-only change already waiting: its reconcile's timer brings it, unless what the
+  // node shows now makes it due sooner (the agent took the spec that serves it).
+  const waiting = ctx.progress.get(key);
+  if (waiting && progressOnly(r, judged.d, judged.judgement, ctx) && progressDue(ctx, judged.d, waiting.since) >= waiting.due) return false;
+  return true;
 }
 
 /**
@@ -61,6 +66,15 @@ function progressOnly(r: APQNReservation, d: ReservationDecision, j: Reservation
   return displaced.length === 0 && fixedBySpec(r, d.standing.node, d.standing.apqns);
 }
 
+/**
+ * When a progress-only change that began waiting at `since` is written: after PROGRESS_WAIT_MS,
+ * or PROGRESS_WAIT_MAX_MS while the operator's own pipeline still has it (the node spec does not
+ * name it yet, or the agent has not taken that spec), since "waiting for the agent" says nothing new then.
+ */
+function progressDue(ctx: ControllerContext, d: ReservationDecision, since: number): number {
+  return since + (inPipeline(ctx, d) ? PROGRESS_WAIT_MAX_MS : PROGRESS_WAIT_MS);
+}
+
 /** The node spec does not serve the reservation yet, or its agent has not taken the spec that does. */
 function inPipeline(ctx: ControllerContext, d: ReservationDecision): boolean {
   if (d.standing.kind !== 'holds' || d.spec?.driver !== 'vfio_ap') return false; // a host reservation has no spec entry of its own
@@ -72,7 +86,7 @@ function inPipeline(ctx: ControllerContext, d: ReservationDecision): boolean {
 export async function reconcileReservation(key: string, ctx: ControllerContext): Promise<SyncResult> {
   let r = ctx.caches.reservations.get(key);
   if (!r || (ctx.scope.namespace && r.metadata.namespace !== ctx.scope.namespace)) {
-    ctx.progressSince.delete(key);
+    ctx.progress.delete(key);
     return;
   }
   const log = ctx.log.child({ reservation: key });
@@ -97,7 +111,7 @@ export async function reconcileReservation(key: string, ctx: ControllerContext):
 
   if (r.metadata.deletionTimestamp && judgement.released) {
     await removeFinalizer(ctx.clients.reservations, r, RESERVATION_FINALIZER);
-    ctx.progressSince.delete(key);
+    ctx.progress.delete(key);
     log.info('queues handed back; finalizer removed', { node: r.status?.nodeName });
     return;
   }
@@ -106,18 +120,19 @@ export async function reconcileReservation(key: string, ctx: ControllerContext):
   const now = ctx.now();
   const current = r;
   if (mergePatch(r.status, desiredStatus(r.status, judgement, generation, now)) === undefined) {
-    ctx.progressSince.delete(key);
+    ctx.progress.delete(key);
     return requeue(judgement);
   }
   if (progressOnly(r, d, judgement, ctx)) {
-    const since = ctx.progressSince.get(key) ?? now;
-    ctx.progressSince.set(key, since);
-    // While the operator's own pipeline still has it (the node spec does not name it yet, or
-    // the agent has not taken that spec), "waiting for the agent" says nothing new: wait longer.
-    const left = since + (inPipeline(ctx, d) ? PROGRESS_WAIT_MAX_MS : PROGRESS_WAIT_MS) - now;
-    if (left > 0) return { requeueAfterMs: Math.min(left, PROGRESS_WAIT_MS) };
+    const since = ctx.progress.get(key)?.since ?? now;
+    const due = progressDue(ctx, d, since);
+    if (due > now) {
+      // The timer brings it back when due; a node's fan-out sooner if the wait shortens (needsReconcile).
+      ctx.progress.set(key, { since, due });
+      return { requeueAfterMs: due - now };
+    }
   }
-  ctx.progressSince.delete(key);
+  ctx.progress.delete(key);
 
   emitAll(ctx, r, judgement.eventsBefore);
   let written = false;

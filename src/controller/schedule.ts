@@ -42,6 +42,11 @@ export interface ScheduleInput {
   held: HeldQueues;
   maskPlanOptions?: MaskPlanOptions;
   searchBudget?: number;
+  /**
+   * false: the caller compares no nodes and reads no plan (a pinned reservation, step 3), so
+   * the node's mask plans are made only when a driver: host holder there could be displaced.
+   */
+  weigh?: boolean;
 }
 
 export interface Placement {
@@ -177,6 +182,8 @@ function placeOnNode(input: ScheduleInput, node: NodeCandidate): Placement | Nod
     displacedWeight: 0,
   };
   if (spec.driver !== 'vfio_ap' || bindingMode !== 'Masks') return placement;
+  // Without a protected queue on the node no plan can take one: the plans would only weigh.
+  if (input.weigh === false && ![...heldByOthers.values()].some((h) => h.protected)) return placement;
 
   const hostQueues = hostQueuesOf(inventory).map((hq) =>
     heldByOthers.get(apqnIndex(hq.apqn.adapter, hq.apqn.domain))?.protected ? { ...hq, weight: PROTECTED } : hq,
