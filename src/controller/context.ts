@@ -46,9 +46,8 @@ export interface Enqueue {
 export interface NodeWriteRecord {
   /** When the last spec write happened (ms). */
   at: number;
-  /** The object's generation that write produced, and the one it replaced. */
+  /** The object's generation that write produced. */
   generation: number;
-  previousGeneration: number;
   /** Writes it could make at once after that one (a token bucket; see nodes.ts). */
   credit: number;
 }
@@ -68,6 +67,12 @@ export interface ControllerContext {
   nodeWrites: Map<string, NodeWriteRecord>;
   /** Per reservation: since when a progress-only status change waits, and when its write is due (ms). */
   progress: Map<string, ProgressWait>;
+  /**
+   * Per reservation: the resourceVersion its last status write by this controller returned.
+   * The informer's copy at that version is the write's echo: nothing in it is news to a
+   * reconcile (what else it moves reaches the queues through the decision cache).
+   */
+  ownStatusWrites: Map<string, string>;
   /** Per node: what its last fan-out judged from (nodes.ts). */
   fannedOut: Map<string, { status: NodeStateStatus | undefined; available: boolean }>;
 }

@@ -106,6 +106,7 @@ export class Controller {
       scope,
       nodeWrites: new Map(),
       progress: new Map(),
+      ownStatusWrites: new Map(),
       fannedOut: new Map(),
     };
     const wiring: Wiring = {
@@ -115,6 +116,12 @@ export class Controller {
       now: () => realClock.now(),
       heartbeatStaleMs,
       heartbeat: (node, at) => this.watchStaleness(node, at + heartbeatStaleMs),
+      ownStatusWrite: (key, resourceVersion) => {
+        const mine = this.ctx.ownStatusWrites.get(key);
+        if (mine === undefined) return false;
+        this.ctx.ownStatusWrites.delete(key);
+        return mine === resourceVersion;
+      },
     };
     const { caches } = this;
     caches.reservations.on({

@@ -8,9 +8,9 @@
 // fixed by its spec (nodeName + apqns) or recorded in its status, and (3) its status reports
 // every host queue this spec takes from the host because of it — so nothing moves unannounced.
 //
-// Writes are batched: the first changes of an idle node are written at once; what arrives while
-// writes are frequent (more than NODE_WRITE_BURST in NODE_WRITE_WINDOW_MS) or while the agent
-// lags behind them (up to AGENT_PACE_MS) goes out together in the next. After each pass the node
+// Writes are batched: the first change of an idle node is written at once; what arrives while
+// the agent has not taken the last write (up to AGENT_PACE_MS) or while writes are frequent
+// (more than NODE_WRITE_BURST in NODE_WRITE_WINDOW_MS) goes out together in the next. After each pass the node
 // fans out to the reservations it decides whose status would change (the agent's report moved them).
 import type { APNodeState, APQNReservation, NodeStateSpec } from '../api/types.js';
 import { API_VERSION } from '../api/types.js';
@@ -30,14 +30,14 @@ import { needsReconcile } from './reservations.js';
 
 const RETRY_GATED_MS = 5_000;
 /**
- * Spec writes of one node: a burst of NODE_WRITE_BURST at once (a new reservation right after a
- * release is not held up), then one per NODE_WRITE_WINDOW_MS; what arrives meanwhile goes out
- * together in the next write.
+ * Spec writes of one node: at most NODE_WRITE_BURST in quick succession, then one per
+ * NODE_WRITE_WINDOW_MS (a floor under the agent's pace when it answers at once); what arrives
+ * meanwhile goes out together in the next write.
  */
 export const NODE_WRITE_WINDOW_MS = 100;
 export const NODE_WRITE_BURST = 3;
 /** While the agent lags behind the writes (see writeHold), the next waits for it this long at most. */
-export const AGENT_PACE_MS = 1_000;
+export const AGENT_PACE_MS = 3_000;
 /**
  * A write refused, or held, because the cached node state is behind: the informer's event for
  * the newer copy enqueues the node again; this is only the safety net.
@@ -166,11 +166,11 @@ function writeHold(node: string, state: APNodeState, ctx: ControllerContext): nu
   const now = ctx.now();
   const credit = writeCredit(last, now);
   if (credit < 1) return (1 - credit) * NODE_WRITE_WINDOW_MS;
-  // After a quiet spell one spec generation may be in flight to the agent (a new reservation
-  // right after a release is not held up); once writes come often, the next waits (a while) for
-  // the agent to take the last, so a burst becomes a few large generations, not many small ones.
-  const busy = credit < NODE_WRITE_BURST - 1;
-  const agentBehind = (state.status?.observedGeneration ?? 0) < (busy ? last.generation : last.previousGeneration);
+  // One spec generation in flight to the agent: the next waits (a while) for the agent to take
+  // the last, so a burst becomes a few large generations, not many small ones. Each costs the
+  // API server two writes of the whole APNodeState (the spec, then the agent's status), the
+  // most expensive writes the operator makes (README, Benchmarks).
+  const agentBehind = (state.status?.observedGeneration ?? 0) < last.generation;
   if (agentBehind && now - last.at < AGENT_PACE_MS) return AGENT_PACE_MS - (now - last.at);
   return undefined;
 }
@@ -182,7 +182,7 @@ async function writeSpec(node: string, state: APNodeState | undefined, compositi
     if (composition.included.length === 0) return undefined;
     try {
       const created = await ctx.clients.nodeStates.create({ apiVersion: API_VERSION, kind: 'APNodeState', metadata: { name: node }, spec });
-      ctx.nodeWrites.set(node, { at: ctx.now(), generation: created.metadata.generation ?? 1, previousGeneration: 0, credit: NODE_WRITE_BURST - 1 });
+      ctx.nodeWrites.set(node, { at: ctx.now(), generation: created.metadata.generation ?? 1, credit: NODE_WRITE_BURST - 1 });
       log.info('APNodeState created', { reservations: composition.included });
     } catch (err) {
       if (isAlreadyExists(err)) return STALE_RETRY_MS; // the informer brings it
@@ -204,7 +204,7 @@ async function writeSpec(node: string, state: APNodeState | undefined, compositi
   const ops = state.spec ? [guard, { op: 'replace', path: '/spec', value: spec }] : [{ op: 'add', path: '/spec', value: spec }];
   try {
     const written = await ctx.clients.nodeStates.patch(node, ops, { strategy: PatchStrategy.JsonPatch });
-    ctx.nodeWrites.set(node, { at: ctx.now(), generation: written.metadata.generation ?? 0, previousGeneration: generation ?? 0, credit: credit - 1 });
+    ctx.nodeWrites.set(node, { at: ctx.now(), generation: written.metadata.generation ?? 0, credit: credit - 1 });
   } catch (err) {
     // The stored spec is not the one this was computed from: the informer brings it, and the
     // node is decided again from it.

@@ -87,6 +87,7 @@ export async function reconcileReservation(key: string, ctx: ControllerContext):
   let r = ctx.caches.reservations.get(key);
   if (!r || (ctx.scope.namespace && r.metadata.namespace !== ctx.scope.namespace)) {
     ctx.progress.delete(key);
+    ctx.ownStatusWrites.delete(key);
     return;
   }
   const log = ctx.log.child({ reservation: key });
@@ -141,6 +142,8 @@ export async function reconcileReservation(key: string, ctx: ControllerContext):
     // only the transition times) must be made again from the newer copy the informer brings.
     const result = await writeStatus(ctx.clients.reservations, current, desiredStatus(current.status, judgement, generation, now), { attempts: 1, log });
     written = result.written;
+    const version = result.object.metadata.resourceVersion;
+    if (written && version !== undefined) ctx.ownStatusWrites.set(key, version);
   } catch (err) {
     if (isNotFound(err)) return;
     if (isConflict(err)) return { requeueAfterMs: CONFLICT_RETRY_MS };

@@ -28,6 +28,8 @@ export interface Wiring {
   heartbeat(node: string, at: number): void;
   now(): number;
   heartbeatStaleMs: number;
+  /** Whether this copy of the reservation is the echo of the controller's own status write (asked once per write). */
+  ownStatusWrite?(key: string, resourceVersion: string | undefined): boolean;
 }
 
 function nodesOf(r: APQNReservation | undefined): string[] {
@@ -58,7 +60,8 @@ export function onReservation(w: Wiring, old: APQNReservation | undefined, r: AP
   const key = reservationKey(r);
   if (deleted) w.decisions.removeReservation(key);
   else w.decisions.setReservation(r);
-  w.queues.reservations.add(key);
+  const echo = !deleted && old !== undefined && w.ownStatusWrite?.(key, r.metadata.resourceVersion) === true;
+  if (!echo) w.queues.reservations.add(key);
   if (deleted || !old || !deepEqual(nodeFacts(old), nodeFacts(r))) {
     for (const n of new Set([...nodesOf(old), ...nodesOf(r)])) if (!w.scope.nodes || w.scope.nodes(n)) w.queues.nodes.add(n);
   }
