@@ -134,6 +134,26 @@ test('a reservation update that changes nothing its node reads (its Ready write)
   t.deepEqual([...seen.nodes], ['n'], 'a deletion does');
 });
 
+test('the echo of the controller\'s own status write is not reconciled again; a later change by anyone is', (t) => {
+  const r = res('vm', { nodeName: 'n', apqns: ['05.0001'] }, { status: placed('n', ['05.0001']) });
+  const at = (rv: string, x: APQNReservation): APQNReservation => ({ ...x, metadata: { ...x.metadata, resourceVersion: rv } });
+  const ready = { ...r, status: { ...r.status!, conditions: [...r.status!.conditions!, cond('Ready', 'True')] } };
+  const written = new Map([['ns/vm', '12']]); // what the controller's write returned
+  const { seen, wiring, clear } = recorder();
+  wiring.ownStatusWrite = (key, rv) => {
+    const mine = written.get(key);
+    written.delete(key);
+    return mine === rv;
+  };
+  onReservation(wiring, undefined, at('11', r));
+  clear();
+  onReservation(wiring, at('11', r), at('12', ready));
+  t.deepEqual([...seen.reservations], [], 'its own write comes back: nothing new to judge');
+  t.is(wiring.decisions.reservation('ns/vm')?.metadata.resourceVersion, '12', 'the decision cache still takes the newer copy');
+  onReservation(wiring, at('12', ready), at('13', { ...ready, status: { ...ready.status, conditions: [] } }));
+  t.deepEqual([...seen.reservations], ['ns/vm'], 'someone else changed it: looked at again');
+});
+
 test('events outside the scope are ignored', (t) => {
   const r = res('vm', { nodeName: 'n', apqns: ['05.0001'] });
   const { seen, wiring } = recorder({ namespace: 'other', nodes: (n) => n.startsWith('mine-') });
