@@ -40,7 +40,7 @@ export class IdSet implements Ids {
 
   has(id: number): boolean {
     // Ids outside 0..255 are never members (a Set of parsed ids behaves the same).
-    return id >= 0 && id < 256 && (this.#words[id >>> 5]! & (1 << (id & 31))) !== 0;
+    return (id | 0) === id && id >= 0 && id < 256 && (this.#words[id >>> 5]! & (1 << (id & 31))) !== 0;
   }
 
   add(id: number): this {

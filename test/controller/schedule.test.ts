@@ -247,3 +247,30 @@ test('schedule: a request finds the product that displaces least (200 random nod
   t.log(`${placed} of 200 random requests placed`);
   t.true(placed > 50);
 });
+
+test('schedule without weighing (a pinned reservation\'s step 3): the same verdicts, the mask plans only where a driver: host holder could be displaced', (t) => {
+  const pinned = (apqns: string[]) => {
+    const v = validateSpec({ nodeName: 'z1', apqns, driver: 'vfio_ap' });
+    if (!v.ok) throw new Error(v.problem.message);
+    return v.spec;
+  };
+  const host: Held = { z1: { '07.0004': { reservation: 'ns/host', driver: 'host' } } };
+  // 05.0004 can leave the host only with its row (05.0001 held) or its column (07.0004 held).
+  const hemmedIn: Held = { z1: { '07.0004': { reservation: 'ns/host', driver: 'host' }, '05.0001': { reservation: 'ns/host2', driver: 'host' } } };
+  for (const [apqns, held] of [[['05.0004', '06.0004'], {}], [['05.0004', '06.0004'], host], [['05.0002'], host], [['05.0004'], hemmedIn]] as const) {
+    const input = { reservation: 'ns/me', spec: pinned([...apqns]), nodes: [z1], held: heldMap(held) };
+    const weighed = schedule(input);
+    const unweighed = schedule({ ...input, weigh: false });
+    t.is(unweighed.ok, weighed.ok, `${apqns.join(',')}: same verdict`);
+    if (!weighed.ok || !unweighed.ok) {
+      t.is(!unweighed.ok && unweighed.reason, !weighed.ok && weighed.reason);
+      continue;
+    }
+    t.deepEqual(unweighed.placement.apqns, weighed.placement.apqns);
+    const protectedHolder = Object.keys(held).length > 0;
+    t.is(unweighed.placement.plan !== undefined, protectedHolder, 'planned only with a driver: host holder on the node');
+  }
+  // A placement that would take a driver: host holder's queue is refused either way.
+  const taking = schedule({ reservation: 'ns/me', spec: pinned(['05.0004']), nodes: [z1], held: heldMap(hemmedIn), weigh: false });
+  t.is(!taking.ok && taking.reason, 'Conflict');
+});
