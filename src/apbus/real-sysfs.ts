@@ -22,12 +22,17 @@
 // with O_NOFOLLOW, and re-checks what was opened through /proc/self/fd before it writes.
 // A cached directory that disappears (a card removed) just fails the fast open: the entry
 // is dropped and the slow path gives the answer (ENOENT).
+//
+// Attributes are opened non-blocking and checked with fstat before any read or write: a
+// kernfs attribute is a regular file with one link. A FIFO would block a blocking open or
+// read, a device node is not an attribute, and a hard link could name a file elsewhere that
+// the path checks never saw; none of them occur under /sys, so each is refused (EACCES).
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { SysfsError, errnoExplanation, isErrno } from './errno.js';
 import { normalizeSysfsPath, type SysfsIO } from './sysfs-io.js';
 
-const { O_RDONLY, O_WRONLY, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = fs.constants;
 
 /** Reads go through one buffer: a sysfs attribute prints at most a page. */
 const READ_CHUNK = 16 * 1024;
@@ -61,15 +66,15 @@ export class RealSysfs implements SysfsIO {
     if (rel !== '' && this.#verifiedDir(dir)) {
       let fd: number | undefined;
       try {
-        fd = fs.openSync(`${this.#rootReal()}/${rel}`, O_RDONLY | O_NOFOLLOW);
+        fd = fs.openSync(`${this.#rootReal()}/${rel}`, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
       } catch {
         // A link as the last component (ELOOP), or the directory changed or went: the
         // checked path decides, and the directory is verified again next time.
         this.#verifiedDirs.delete(dir);
       }
-      if (fd !== undefined) return this.#guard(rel, () => this.#readAndClose(fd));
+      if (fd !== undefined) return this.#guard(rel, () => this.#readAndClose(attributeFd(fd, rel)));
     }
-    return this.#guard(rel, () => this.#readAndClose(this.#open(rel, O_RDONLY | O_NOFOLLOW)));
+    return this.#guard(rel, () => this.#readAndClose(attributeFd(this.#open(rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK), rel)));
   }
 
   /** One write() of exactly `value` to an existing attribute: never creates a file. Always
@@ -78,7 +83,7 @@ export class RealSysfs implements SysfsIO {
     const rel = normalizeSysfsPath(path);
     this.#guard(rel, () => {
       // No O_CREAT: a missing attribute is ENOENT.
-      const fd = this.#open(rel, O_WRONLY | O_NOFOLLOW);
+      const fd = attributeFd(this.#open(rel, O_WRONLY | O_NOFOLLOW | O_NONBLOCK), rel);
       try {
         // Truncate only after #open verified the target, so nothing outside the root is
         // ever touched. sysfs ignores truncation; plain files in test trees then behave
@@ -219,6 +224,23 @@ export class RealSysfs implements SysfsIO {
       throw toSysfsError(err, rel);
     }
   }
+}
+
+/** `fd` if it is an attribute (a regular file with one link; a directory is EISDIR, as a read
+ *  of it would say); otherwise closes it and refuses. */
+function attributeFd(fd: number, rel: string): number {
+  let stats: fs.Stats;
+  try {
+    stats = fs.fstatSync(fd);
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+  if (stats.isFile() && stats.nlink === 1) return fd;
+  fs.closeSync(fd);
+  if (stats.isDirectory()) throw new SysfsError('EISDIR', rel);
+  const what = stats.isFile() ? `a file with ${stats.nlink} links` : stats.isFIFO() ? 'a FIFO' : stats.isSocket() ? 'a socket' : 'a device node';
+  throw new SysfsError('EACCES', rel, `not a sysfs attribute: ${what}`);
 }
 
 function isInside(root: string, candidate: string): boolean {

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -340,4 +341,21 @@ test('read returns files of any size whole, and empty files as empty', (t) => {
   t.is(sysfs.read('bus/ap/empty'), '');
   t.is(sysfs.read('bus/ap/page'), 'x'.repeat(16 * 1024), 'exactly the read buffer');
   t.is(sysfs.read('bus/ap/apmask'), APMASK, 'a small read after big ones');
+});
+
+test('a FIFO or a hard link where an attribute should be is refused at once, never blocking (fstat after a non-blocking open)', (t) => {
+  const { tmp, root, sysfs } = tree();
+  const dir = path.join(root, 'devices/ap/card05/05.0004');
+  execFileSync('mkfifo', [path.join(dir, 'fifo')]);
+  fs.linkSync(path.join(tmp, 'secret'), path.join(dir, 'linked')); // a second name for the outside file
+  for (const name of ['fifo', 'linked']) {
+    const rel = `devices/ap/card05/05.0004/${name}`;
+    t.is(errnoOf(() => sysfs.read(rel)), 'EACCES', `read ${name}`);
+    t.is(errnoOf(() => sysfs.read(rel)), 'EACCES', `read ${name} again (the verified-directory path)`);
+    // A FIFO without a reader already fails the non-blocking open for writing (ENXIO, reported as EIO).
+    t.is(errnoOf(() => sysfs.write(rel, '0')), name === 'fifo' ? 'EIO' : 'EACCES', `write ${name}`);
+  }
+  t.regex((() => { try { sysfs.read('devices/ap/card05/05.0004/linked'); } catch (err) { return String(err); } return ''; })(), /2 links/);
+  t.true(outsideUntouched(tmp), 'the hard-linked outside file was neither read nor written');
+  t.is(sysfs.read('devices/ap/card05/05.0004/online'), '1\n', 'a plain attribute beside them reads as before');
 });
