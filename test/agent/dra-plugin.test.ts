@@ -202,6 +202,33 @@ test('a claim not yet allocated, or gone from the API server, is reported per cl
   t.is(s.plugin.stats.refused, 2);
 });
 
+test('both sockets are for their owner only (0600), whatever the umask', async (t) => {
+  const umask = process.umask(0o000);
+  try {
+    const s = await setup(t);
+    for (const socket of [s.plugin.registrationSocket, s.plugin.pluginSocket]) {
+      const st = fs.statSync(socket);
+      t.true(st.isSocket());
+      t.is(st.mode & 0o777, 0o600, socket);
+    }
+  } finally {
+    process.umask(umask);
+  }
+});
+
+test('every claim uid the kubelet sends gets its answer, even __proto__ and constructor', async (t) => {
+  const s = await setup(t);
+  const odd = ['__proto__', 'constructor'].map((uid) => ({ namespace: s.ns, name: 'whatever', uid }));
+  const prepared = await s.kubelet.prepare(s.plugin.pluginSocket, odd);
+  const unprepared = await s.kubelet.unprepare(s.plugin.pluginSocket, odd);
+  for (const { uid } of odd) {
+    // The test's client decodes the map into a plain object too: a `__proto__` entry lands as its prototype.
+    const got = (res: { claims: object }) => (Object.prototype.hasOwnProperty.call(res.claims, uid) || uid === '__proto__' ? (res.claims as Record<string, { error?: string }>)[uid] : undefined);
+    t.regex(got(prepared)?.error ?? '(no answer)', /not found|not a Kubernetes uid/, `${uid}: prepare refused with a reason`);
+    t.is(typeof got(unprepared)?.error, 'string', `${uid}: unprepare answered`);
+  }
+});
+
 test('stop removes both sockets', async (t) => {
   const s = await setup(t);
   await s.plugin.stop();

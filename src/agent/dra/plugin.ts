@@ -130,7 +130,7 @@ export class DraPlugin {
   }
 
   private async prepareAll(req: PrepareRequest): Promise<PrepareResponse> {
-    const claims: PrepareResponse['claims'] = {};
+    const claims: PrepareResponse['claims'] = answers();
     await Promise.all(
       (req.claims ?? []).map(async (ref) => {
         claims[ref.uid] = await this.serialized(ref.uid, () => this.prepareOne(ref));
@@ -176,7 +176,7 @@ export class DraPlugin {
   }
 
   private async unprepareAll(req: UnprepareRequest): Promise<UnprepareResponse> {
-    const claims: UnprepareResponse['claims'] = {};
+    const claims: UnprepareResponse['claims'] = answers();
     await Promise.all(
       (req.claims ?? []).map(async (ref) => {
         claims[ref.uid] = await this.serialized(ref.uid, async () => {
@@ -205,13 +205,34 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<R
   };
 }
 
-/** Binds a server to a unix socket, replacing a stale socket file left by a previous run. */
+/**
+ * The per-claim answers of one call, keyed by claim uid: an object without a prototype, so
+ * that every uid the kubelet sends (even `__proto__`) is an own key that goes on the wire.
+ */
+function answers<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+/** Only the socket's owner (root, as the kubelet) may connect: whoever can talk to it can ask for devices. */
+const SOCKET_MODE = 0o600;
+
+/**
+ * Binds a server to a unix socket, replacing a stale socket file left by a previous run. The
+ * socket is created under umask 077, so it is never open to others (not even until the chmod
+ * to SOCKET_MODE after); anything else the process creates meanwhile is only private too.
+ */
 async function serve(server: grpc.Server, socket: string): Promise<void> {
   fs.mkdirSync(path.dirname(socket), { recursive: true });
   fs.rmSync(socket, { force: true });
-  await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
-  });
+  const umask = process.umask(0o077);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    });
+  } finally {
+    process.umask(umask);
+  }
+  fs.chmodSync(socket, SOCKET_MODE);
 }
 
 /** Starts the plugin; the agent command runs it when given --dra-plugin. */
