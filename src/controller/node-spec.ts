@@ -148,13 +148,17 @@ export function composeNodeSpec(node: string, state: APNodeState | undefined, me
     for (const list of result.displaced.values()) list.sort();
   }
 
-  // Queue intents: every reserved queue, and every displaced one with its (oldest) cause's policy.
+  // Queue intents: every reserved queue, and every displaced one with its (oldest) cause's
+  // policy — except Force: a reservation may cut off host requests on its own queues, never on
+  // host queues nobody asked for that its mask plan moves; those are drained as with Wait.
   const intents = new Map<number, QueueIntent>();
   for (const m of vfioMembers) {
     for (const q of m.apqns) intents.set(apqnIndex(q.adapter, q.domain), intentFor(formatApqn(q), m));
   }
   for (const [i, who] of causes) {
-    if (who.length > 0 && !intents.has(i)) intents.set(i, intentFor(formatApqn(apqnFromIndex(i)), who[0]!));
+    if (who.length === 0 || intents.has(i)) continue;
+    const intent = intentFor(formatApqn(apqnFromIndex(i)), who[0]!);
+    intents.set(i, intent.inUsePolicy === 'Force' ? { ...intent, inUsePolicy: 'Wait' } : intent);
   }
   result.spec.queues = [...intents.entries()].sort(([a], [b]) => a - b).map(([, intent]) => intent);
 

@@ -148,11 +148,15 @@ test('driver_override with masks not all ones stays in mask mode', (t) => {
   t.is(bindingModeOf(node), 'Masks');
 });
 
-test('Force moves of queues with host requests in flight are reported', (t) => {
+test('Force moves of the reservation\'s own queues with host requests in flight are reported; the host queues its plan displaces never inherit Force (issue 2.3)', (t) => {
   const node = state('n', threeCards);
+  node.status!.queues!.find((q) => q.apqn === '05.0004')!.requestsInFlight = 2;
   node.status!.queues!.find((q) => q.apqn === '07.0004')!.requestsInFlight = 3;
-  const forced = composeNodeSpec('n', node, [member('ns/vm', ['05.0004', '06.0004'], { inUsePolicy: 'Force' })]);
-  t.deepEqual(forced.forced.get('ns/vm'), ['07.0004']);
+  const forced = composeNodeSpec('n', node, [member('ns/vm', ['05.0004', '06.0004'], { inUsePolicy: 'Force', drainTimeoutSeconds: 60 })]);
+  t.deepEqual(forced.displaced.get('ns/vm'), ['07.0004']);
+  t.deepEqual(forced.forced.get('ns/vm'), ['05.0004'], 'its own busy queue is forced; the displaced 07.0004 is not');
+  const policies = Object.fromEntries(forced.spec.queues.map((q) => [q.apqn, [q.inUsePolicy, q.reservation, q.drainTimeoutSeconds]]));
+  t.deepEqual(policies, { '05.0004': ['Force', 'ns/vm', 60], '06.0004': ['Force', 'ns/vm', 60], '07.0004': ['Wait', 'ns/vm', 60] });
   const waits = composeNodeSpec('n', node, [member('ns/vm', ['05.0004', '06.0004'])]);
   t.is(waits.forced.size, 0);
 });
