@@ -81,6 +81,8 @@ test('kubectl apply --dry-run=server -k deploy/ admits every object', (t) => {
     'DaemonSet/apqn-agent',
     'MutatingAdmissionPolicy/apqn-reservation-finalizer',
     'MutatingAdmissionPolicyBinding/apqn-reservation-finalizer',
+    'ValidatingAdmissionPolicy/apqn-agent-node-restriction',
+    'ValidatingAdmissionPolicyBinding/apqn-agent-node-restriction',
   ]) {
     t.true(kinds.includes(want), `${want} in deploy/`);
   }
