@@ -83,6 +83,8 @@ test('kubectl apply --dry-run=server -k deploy/ admits every object', (t) => {
     'MutatingAdmissionPolicyBinding/apqn-reservation-finalizer',
     'ValidatingAdmissionPolicy/apqn-agent-node-restriction',
     'ValidatingAdmissionPolicyBinding/apqn-agent-node-restriction',
+    'ValidatingAdmissionPolicy/apqn-claims-by-controller',
+    'ValidatingAdmissionPolicyBinding/apqn-claims-by-controller',
   ]) {
     t.true(kinds.includes(want), `${want} in deploy/`);
   }
