@@ -4,7 +4,7 @@
 // heartbeat (a patch of heartbeatTime only) can be told from a real status change.
 import * as fs from 'node:fs';
 
-export const CONTROLLER_USER = 'system:serviceaccount:apqn-system:apqn-controller';
+export const CONTROLLER_USER = 'system:serviceaccount:apqn-controller:apqn-controller';
 export const AGENT_USER = 'system:serviceaccount:apqn-system:apqn-agent';
 
 export function auditPolicy(): string {

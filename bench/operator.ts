@@ -100,8 +100,8 @@ interface Cluster {
   dir: string;
 }
 
-function tokenConfig(cp: LocalControlPlane, account: string, dir: string): { kc: k8s.KubeConfig; file: string } {
-  const token = cp.kubectl(['create', 'token', account, '-n', 'apqn-system', '--duration=24h']).trim();
+function tokenConfig(cp: LocalControlPlane, account: string, namespace: string, dir: string): { kc: k8s.KubeConfig; file: string } {
+  const token = cp.kubectl(['create', 'token', account, '-n', namespace, '--duration=24h']).trim();
   const kc = new k8s.KubeConfig();
   kc.loadFromOptions({
     clusters: [{ name: 'local', server: cp.server, skipTLSVerify: true }],
@@ -140,8 +140,8 @@ async function startCluster(): Promise<Cluster> {
   const wanted = docs.filter((d) => d && kinds.includes(d.kind));
   cp.kubectl(['apply', '-f', '-'], wanted.map((d) => yaml.dump(d)).join('---\n'));
   await finalizerPolicyInEffect(cp);
-  const controller = tokenConfig(cp, 'apqn-controller', dir);
-  const agent = tokenConfig(cp, 'apqn-agent', dir);
+  const controller = tokenConfig(cp, 'apqn-controller', 'apqn-controller', dir);
+  const agent = tokenConfig(cp, 'apqn-agent', 'apqn-system', dir);
   return { cp, admin, clients: operatorClients(admin), auditLog, controllerKubeconfig: controller.file, agentConfig: agent.kc, dir };
 }
 

@@ -12,7 +12,7 @@ import * as yaml from 'js-yaml';
 import { kubectl, testNamespace } from './support/cluster.js';
 
 const POLICY_FILE = path.join(import.meta.dirname, '..', 'deploy', 'admission', 'claims-by-controller.yaml');
-const DEPLOYED_CONTROLLER = 'system:serviceaccount:apqn-system:apqn-controller';
+const DEPLOYED_CONTROLLER = 'system:serviceaccount:apqn-controller:apqn-controller';
 const DEPLOYED_CLASS = "'vfio-ap.ap.s390x.io'";
 
 function claim(name: string, request: Record<string, unknown>): Record<string, unknown> {

@@ -18,8 +18,9 @@ import { eventually, kubeConfig, kubectl, testNamespace } from './support/cluste
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEPLOY = path.join(repo, 'deploy');
-const NS = 'apqn-system';
-const CONTROLLER = `system:serviceaccount:${NS}:apqn-controller`;
+const NS = 'apqn-system'; // the agents'
+const CONTROLLER_NS = 'apqn-controller';
+const CONTROLLER = `system:serviceaccount:${CONTROLLER_NS}:apqn-controller`;
 const AGENT = `system:serviceaccount:${NS}:apqn-agent`;
 
 interface K8sObject {
@@ -52,7 +53,7 @@ test.before(() => {
 test.after.always(() => {
   const objects = rendered().filter((o) => rbacKinds.has(o.kind) && !o.metadata.namespace);
   for (const o of objects) kubectl(['delete', o.kind.toLowerCase(), o.metadata.name, '--ignore-not-found', '--wait=false']);
-  kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=false']);
+  for (const namespace of [NS, CONTROLLER_NS]) kubectl(['delete', 'namespace', namespace, '--ignore-not-found', '--wait=false']);
 });
 
 test('kubectl apply --dry-run=server -k deploy/ admits every object', (t) => {
@@ -72,6 +73,7 @@ test('kubectl apply --dry-run=server -k deploy/ admits every object', (t) => {
   const kinds = objects.map((o) => `${o.kind}/${o.metadata.name}`);
   for (const want of [
     'Namespace/apqn-system',
+    'Namespace/apqn-controller',
     'CustomResourceDefinition/apqnreservations.ap.s390x.io',
     'CustomResourceDefinition/apqnclaims.ap.s390x.io',
     'CustomResourceDefinition/apnodestates.ap.s390x.io',
@@ -113,6 +115,28 @@ test('the workloads: 2 controller replicas with leader election, agents on s390x
   t.true(hostPaths.filter((p) => p.startsWith('/sys/')).every((p) => /^\/sys\/(bus\/ap|devices\/ap|devices\/vfio_ap|kernel\/iommu_groups)$/.test(p)), hostPaths.join(', '));
 });
 
+test('Pod Security: the controller\'s pod is admitted in its restricted namespace; the agent\'s only in the privileged one', (t) => {
+  const objects = rendered() as unknown as Array<K8sObject & { spec: any }>;
+  const namespaces = objects.filter((o) => o.kind === 'Namespace') as unknown as Array<{ metadata: { name: string; labels: Record<string, string> } }>;
+  const level = (name: string) => namespaces.find((n) => n.metadata.name === name)?.metadata.labels['pod-security.kubernetes.io/enforce'];
+  t.is(level(CONTROLLER_NS), 'restricted');
+  t.is(level(NS), 'privileged');
+  const podOf = (kind: string, namespace: string) => {
+    const workload = objects.find((o) => o.kind === kind)!;
+    t.is(workload.metadata.namespace, namespace, `${kind} in ${namespace}`);
+    return { apiVersion: 'v1', kind: 'Pod', metadata: { name: `psa-${kind.toLowerCase()}`, namespace }, spec: workload.spec.template.spec };
+  };
+  // A server dry run creates the pod as the workload controller would: Pod Security admission
+  // enforces the namespace's level on it.
+  const create = (pod: unknown) => kubectl(['create', '--dry-run=server', '-f', '-'], JSON.stringify(pod));
+  const controllerPod = create(podOf('Deployment', CONTROLLER_NS));
+  t.is(controllerPod.status, 0, controllerPod.stderr);
+  t.is(controllerPod.stderr.trim(), '', 'not even a warning');
+  const agentThere = create({ ...podOf('DaemonSet', NS), metadata: { name: 'psa-agent', namespace: CONTROLLER_NS } });
+  t.not(agentThere.status, 0, 'the agent is not admitted in the controller\'s namespace');
+  t.regex(agentThere.stderr, /violates PodSecurity "restricted/);
+});
+
 test('no RBAC rule uses a wildcard', (t) => {
   const roles = rendered().filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
   t.true(roles.length >= 3, 'controller, agent and leader-election roles');
@@ -145,8 +169,9 @@ const canI: Array<[string, string, string, string | undefined, boolean, string]>
   [CONTROLLER, 'list', 'nodes', undefined, true, 'the controller reads Node labels (nodeSelector)'],
   [CONTROLLER, 'delete', 'nodes', undefined, false, 'the controller never deletes nodes'],
   [CONTROLLER, 'patch', 'nodes', undefined, false, 'the controller never changes nodes'],
-  [CONTROLLER, 'create', 'leases.coordination.k8s.io', NS, true, 'leader election in its own namespace'],
-  [CONTROLLER, 'update', 'leases.coordination.k8s.io', NS, true, 'renewing the lease'],
+  [CONTROLLER, 'create', 'leases.coordination.k8s.io', CONTROLLER_NS, true, 'leader election in its own namespace'],
+  [CONTROLLER, 'update', 'leases.coordination.k8s.io', CONTROLLER_NS, true, 'renewing the lease'],
+  [CONTROLLER, 'create', 'leases.coordination.k8s.io', NS, false, 'not in the agents\' namespace'],
   [CONTROLLER, 'create', 'leases.coordination.k8s.io', 'default', false, 'no leases elsewhere'],
   [CONTROLLER, 'create', 'events.events.k8s.io', 'default', true, 'events on reservations'],
   [CONTROLLER, 'create', 'resourceslices.resource.k8s.io', undefined, true, 'DRA devices of Ready reservations'],
@@ -190,8 +215,8 @@ for (const [who, verb, resource, namespace, allowed, why] of canI) {
 }
 
 /** A KubeConfig that authenticates as the ServiceAccount with a fresh token of its own. */
-function serviceAccountConfig(account: string): k8s.KubeConfig {
-  const token = must(kubectl(['create', 'token', account, '-n', NS, '--duration=1h']), `kubectl create token ${account}`).trim();
+function serviceAccountConfig(account: string, namespace: string): k8s.KubeConfig {
+  const token = must(kubectl(['create', 'token', account, '-n', namespace, '--duration=1h']), `kubectl create token ${account}`).trim();
   const admin = kubeConfig();
   const cluster = admin.getCurrentCluster()!;
   const kc = new k8s.KubeConfig();
@@ -208,14 +233,14 @@ test('the controller and an agent with their ServiceAccounts’ tokens take a re
   const ns = await testNamespace(t, 'deploy');
   const node = `${ns}-node`;
   const admin = operatorClients(kubeConfig());
-  const controllerConfig = serviceAccountConfig('apqn-controller');
-  const agentConfig = serviceAccountConfig('apqn-agent');
+  const controllerConfig = serviceAccountConfig('apqn-controller', CONTROLLER_NS);
+  const agentConfig = serviceAccountConfig('apqn-agent', NS);
   const log = logger('deploy-test', { test: ns });
 
   const controller = await startController({
     kubeConfig: controllerConfig,
     leaderElect: true,
-    lease: { namespace: NS, name: `apqn-${ns}` },
+    lease: { namespace: CONTROLLER_NS, name: `apqn-${ns}` },
     scope: { namespace: ns, nodes: (n) => n === node },
     log,
   });
