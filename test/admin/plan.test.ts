@@ -55,11 +55,18 @@ test('plan: explicit queues on a mask node — the column to clear, the host que
   matchGolden(t, 'kubectl-apqn/plan-explicit-masks.txt', renderPlan(p));
 });
 
-test('plan: inUsePolicy Force moves at once and says requests are cut off', (t) => {
-  const p = plan(file('payments', 'cca-vm', { ...CCA.spec, inUsePolicy: 'Force' }));
+test('plan: inUsePolicy Force moves its own busy queue at once and says requests are cut off', (t) => {
+  const p = plan(file('payments', 'cca-vm', { nodeName: 'node-a', apqns: ['07.0006'], inUsePolicy: 'Force' }));
   t.false(p.steps!.entries.some((e) => e.kind === 'wait'));
   t.true(p.steps!.entries.some((e) => e.kind === 'note' && /cut off/.test(e.text)));
   t.regex(renderPlan(p), /inUsePolicy Force: the agent moves them anyway/);
+});
+
+test('plan: inUsePolicy Force does not spread: a busy host queue its mask plan displaces is waited for (issue 2.3)', (t) => {
+  const p = plan(file('payments', 'cca-vm', { ...CCA.spec, inUsePolicy: 'Force' }));
+  const wait = p.steps!.entries.find((e) => e.kind === 'wait');
+  t.regex(wait?.text ?? '(no wait)', /07\.0006 has 2 host requests in flight/);
+  t.false(p.steps!.entries.some((e) => e.kind === 'note' && /cut off/.test(e.text)), 'nothing is cut off');
 });
 
 test('plan: a request picks among nodes — the cheapest, then by name — and says why the others do not fit', (t) => {
