@@ -313,7 +313,10 @@ export async function run(args: string[]): Promise<number> {
 /**
  * What `kubectl apply -k deploy/` installs besides the CRDs and the workloads, so that the
  * playground behaves as a cluster with the operator deployed: the policy that gives each new
- * reservation its finalizer, and the DRA DeviceClass.
+ * reservation its finalizer, and the DRA DeviceClass. Not the two ValidatingAdmissionPolicies:
+ * they name the deployed ServiceAccounts, and the playground's controller and agents run with
+ * the admin's credentials (its agents have no pods whose tokens could name their nodes), so one
+ * would never apply and the other would refuse the playground controller's ResourceClaims.
  */
 export const DEV_CLUSTER_MANIFESTS = ['deploy/admission/reservation-finalizer.yaml', 'deploy/dra/deviceclass.yaml'];
 
