@@ -47,6 +47,15 @@ export function logToStderr(): void {
   root.add(consoleTransport);
 }
 
+/**
+ * Sends every line to `file` (JSON lines) instead of the console: a test run keeps the logs of
+ * the components under test out of its results, and shows them when a test fails.
+ */
+export function logToFile(file: string): void {
+  root.remove(consoleTransport);
+  root.add(new winston.transports.File({ filename: file, format: jsonFormat() }));
+}
+
 /** A logger for one component (`controller`, `agent`, `controlplane`, …) with fixed fields. */
 export function logger(component: string, fields: Record<string, unknown> = {}): Logger {
   return root.child({ component, ...fields });
