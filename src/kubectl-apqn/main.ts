@@ -1,8 +1,9 @@
 // `kubectl apqn`: the admin's views of APQN reservations (a kubectl plugin: the executable
 // kubectl-apqn on PATH makes `kubectl apqn …` work).
-//   kubectl apqn matrix NODE [-o json]        the node's adapter × domain grid
+//   kubectl apqn matrix NODE                  the node's adapter × domain grid
 //   kubectl apqn status [-n NS | -A]          reservations and claims, one line each
 //   kubectl apqn plan -f FILE [-n NS]         a dry run of applying reservations
+// Each takes -o json|yaml for machine-readable output.
 // Only reads from the API server. Kubeconfig: --kubeconfig, $KUBECONFIG, ~/.kube/config.
 import * as fs from 'node:fs';
 import type { ClusterConfig } from '../k8s/kubeconfig.js';
@@ -13,7 +14,7 @@ import { type ParsedArgs, UsageError, boolFlag, parseArgs, stringFlag, type Flag
 import { clusterView, listNodeStateNames, readCluster, readNodeState, readReservationsAndClaims } from './cluster.js';
 import { buildGrid, gridJson, renderGrid } from './matrix.js';
 import { planJson, planReservation, plannedObject, renderPlan, withNamespace } from './plan.js';
-import { statusTable } from './status.js';
+import { statusJson, statusTable } from './status.js';
 import { choosePaint, type Paint } from './text.js';
 
 export interface PluginIO {
@@ -39,10 +40,9 @@ export const processIO: PluginIO = {
 const USAGE = `kubectl apqn: views of IBM Z crypto queue (APQN) reservations
 
 usage:
-  kubectl apqn matrix NODE [-o json]      adapter x domain grid of a node (from its APNodeState)
+  kubectl apqn matrix NODE                adapter x domain grid of a node (from its APNodeState)
   kubectl apqn status [-n NS | -A]        reservations and claims, one line each
-  kubectl apqn plan -f FILE [-n NS] [-o json]
-                                          what applying the reservations in FILE (- for stdin)
+  kubectl apqn plan -f FILE [-n NS]       what applying the reservations in FILE (- for stdin)
                                           would do: node, mask bits, displaced host queues,
                                           conflicts and the node's steps. Writes nothing.
 
@@ -50,15 +50,28 @@ flags:
   --kubeconfig PATH      the cluster (default: $KUBECONFIG, then ~/.kube/config)
   -n, --namespace NS     namespace (default: the kubeconfig context's, else "default")
   -A, --all-namespaces   status: every namespace
-  -o, --output json      machine-readable output (matrix, plan)
+  -o, --output json|yaml machine-readable output (every command)
   --color auto|always|never   colour (auto: on a terminal, unless NO_COLOR is set)
 `;
 
 const COMMON: FlagDef[] = [
   { name: 'kubeconfig', value: true },
   { name: 'color', value: true },
+  { name: 'output', short: 'o', value: true },
   { name: 'help', short: 'h' },
 ];
+
+type Output = 'json' | 'yaml';
+
+/** -o's value, if given. */
+function outputOf(parsed: ParsedArgs): Output | undefined {
+  return stringFlag(parsed, 'output') as Output | undefined;
+}
+
+/** A report as -o asked for it: indented JSON, or YAML (one document). */
+function emit(io: PluginIO, output: Output, value: unknown): void {
+  io.stdout(output === 'json' ? JSON.stringify(value, null, 2) + '\n' : yaml.dump(value, { noRefs: true, lineWidth: -1 }));
+}
 
 export async function main(argv: readonly string[], io: PluginIO = processIO): Promise<number> {
   const [command, ...rest] = argv;
@@ -96,7 +109,7 @@ function parse(args: readonly string[], extra: FlagDef[], io: PluginIO): ParsedA
   const color = stringFlag(parsed, 'color');
   if (color !== undefined && !['auto', 'always', 'never'].includes(color)) throw new UsageError(`--color must be auto, always or never, not "${color}"`);
   const output = stringFlag(parsed, 'output');
-  if (output !== undefined && output !== 'json') throw new UsageError(`-o must be json, not "${output}"`);
+  if (output !== undefined && output !== 'json' && output !== 'yaml') throw new UsageError(`-o must be json or yaml, not "${output}"`);
   return parsed;
 }
 
@@ -115,7 +128,7 @@ function namespaceOf(parsed: ParsedArgs, kc: ClusterConfig): string {
 }
 
 async function matrixCommand(args: readonly string[], io: PluginIO): Promise<number> {
-  const parsed = parse(args, [{ name: 'output', short: 'o', value: true }], io);
+  const parsed = parse(args, [], io);
   if (!parsed) return 0;
   if (parsed.positional.length !== 1) throw new UsageError('matrix takes one NODE');
   const node = parsed.positional[0]!;
@@ -127,7 +140,8 @@ async function matrixCommand(args: readonly string[], io: PluginIO): Promise<num
     return 1;
   }
   const grid = buildGrid(state);
-  if (stringFlag(parsed, 'output') === 'json') io.stdout(JSON.stringify(gridJson(grid), null, 2) + '\n');
+  const output = outputOf(parsed);
+  if (output) emit(io, output, gridJson(grid));
   else io.stdout(renderGrid(grid, paintFor(parsed, io)));
   return 0;
 }
@@ -148,6 +162,11 @@ async function statusCommand(args: readonly string[], io: PluginIO): Promise<num
   const kc = kubeConfig(parsed);
   const namespace = all ? undefined : namespaceOf(parsed, kc);
   const { reservations, claims } = await readReservationsAndClaims(kc, namespace);
+  const output = outputOf(parsed);
+  if (output) {
+    emit(io, output, statusJson(reservations, claims));
+    return 0;
+  }
   if (!all && reservations.length === 0 && claims.length === 0) {
     io.stdout(`No APQN reservations or claims found in namespace ${namespace}.\n`);
     return 0;
@@ -186,7 +205,6 @@ async function planCommand(args: readonly string[], io: PluginIO): Promise<numbe
     [
       { name: 'filename', short: 'f', value: true },
       { name: 'namespace', short: 'n', value: true },
-      { name: 'output', short: 'o', value: true },
     ],
     io,
   );
@@ -206,7 +224,7 @@ async function planCommand(args: readonly string[], io: PluginIO): Promise<numbe
   const snapshot = await readCluster(kc);
   const now = io.now();
   const paint = paintFor(parsed, io);
-  const json = stringFlag(parsed, 'output') === 'json';
+  const output = outputOf(parsed);
   const reports = [];
   // In file order, each planned as if the ones before it had been applied.
   let view = clusterView(snapshot, now);
@@ -217,8 +235,8 @@ async function planCommand(args: readonly string[], io: PluginIO): Promise<numbe
     reports.push(planReservation(view, planned, !existing));
     view = { ...view, reservations: [...view.reservations.filter((x) => reservationKey(x) !== reservationKey(r)), planned] };
   }
-  if (json) {
-    io.stdout(JSON.stringify(reports.length === 1 ? planJson(reports[0]!) : reports.map(planJson), null, 2) + '\n');
+  if (output) {
+    emit(io, output, reports.length === 1 ? planJson(reports[0]!) : reports.map(planJson));
   } else {
     io.stdout(reports.map((rep) => renderPlan(rep, paint)).join('\n'));
     if (skipped.length > 0) io.stdout(`\nnot planned (not an APQNReservation): ${skipped.join(', ')}\n`);

@@ -75,6 +75,39 @@ const byNamespaceName = (a: { metadata: { namespace?: string; name?: string } },
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 };
 
+/** One entry per reservation and claim, as `status -o json|yaml` prints them: the table's facts, with whole conditions. */
+export function statusJson(reservations: readonly APQNReservation[], claims: readonly APQNClaim[]): {
+  reservations: Array<Record<string, unknown>>;
+  claims: Array<Record<string, unknown>>;
+} {
+  const condition = (c: Condition | undefined) => (c ? { status: c.status, reason: c.reason, message: c.message } : null);
+  return {
+    reservations: [...reservations].sort(byNamespaceName).map((r) => ({
+      namespace: r.metadata.namespace ?? '',
+      name: r.metadata.name ?? '',
+      node: r.status?.nodeName ?? r.spec?.nodeName ?? null,
+      driver: r.spec?.driver ?? 'vfio_ap',
+      apqns: r.status?.apqns ?? r.spec?.apqns ?? [],
+      ready: condition(conditionOf(r.status?.conditions, 'Ready')),
+      bound: condition(conditionOf(r.status?.conditions, 'Bound')),
+      conflict: condition(conditionOf(r.status?.conditions, 'Conflict')),
+      claimedBy: r.status?.claimedBy?.name ?? null,
+      deleting: r.metadata.deletionTimestamp !== undefined,
+      detail: reservationDetail(r),
+    })),
+    claims: [...claims].sort(byNamespaceName).map((c) => ({
+      namespace: c.metadata.namespace ?? '',
+      name: c.metadata.name ?? '',
+      reservation: c.spec?.reservationName ?? null,
+      phase: c.status?.phase ?? 'Pending',
+      node: c.status?.nodeName ?? null,
+      apqns: c.status?.apqns ?? [],
+      bound: condition(conditionOf(c.status?.conditions, 'Bound')),
+      detail: claimDetail(c),
+    })),
+  };
+}
+
 export function statusTable(reservations: readonly APQNReservation[], claims: readonly APQNClaim[], opts: StatusOptions): string {
   const paint = opts.paint ?? plain;
   if (reservations.length === 0 && claims.length === 0) return 'No APQN reservations or claims found.\n';

@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
+import * as yaml from 'js-yaml';
 import type { APNodeState, APQNClaim, APQNReservation } from '../../src/api/types.js';
 import { operatorClients } from '../../src/k8s/client.js';
 import { main, type PluginIO } from '../../src/kubectl-apqn/main.js';
@@ -30,7 +31,7 @@ interface Captured {
   stderr: string;
 }
 
-async function plugin(args: string[], opts: { stdin?: string; isTTY?: boolean } = {}): Promise<Captured> {
+async function plugin(args: string[], opts: { stdin?: string; isTTY?: boolean; now?: number } = {}): Promise<Captured> {
   let stdout = '';
   let stderr = '';
   const io: PluginIO = {
@@ -39,7 +40,7 @@ async function plugin(args: string[], opts: { stdin?: string; isTTY?: boolean } 
     isTTY: opts.isTTY ?? false,
     env: {},
     readStdin: () => opts.stdin ?? '',
-    now: () => Date.now(),
+    now: () => opts.now ?? Date.now(),
   };
   const code = await main([...args, '--kubeconfig', kubeconfigPath()], io);
   return { code, stdout, stderr };
@@ -182,6 +183,30 @@ test('`kubectl apqn` runs the plugin when kubectl-apqn is on PATH', (t) => {
   });
   t.is(result.status, 0, result.stderr);
   t.regex(result.stdout, new RegExp(`^apqnr/ep11-vm +${names.nodeB} +vfio_ap +0a\\.0001 +True `, 'm'));
+});
+
+test('every command takes -o json and -o yaml: the same report, as data', async (t) => {
+  const status = await plugin(['status', '-n', names.payments, '-o', 'json']);
+  t.is(status.code, 0, status.stderr);
+  const report = JSON.parse(status.stdout) as { reservations: Array<Record<string, any>>; claims: Array<Record<string, any>> };
+  const vm = report.reservations.find((r) => r.name === 'payments-vm')!;
+  t.like(vm, { namespace: names.payments, node: names.nodeA, driver: 'vfio_ap', claimedBy: 'vm1-crypto', deleting: false });
+  t.deepEqual(vm.apqns, ['06.0004', '06.0005']);
+  t.is(vm.ready.status, 'True');
+  t.like(report.claims.find((c) => c.name === 'vm1-crypto'), { phase: 'Bound', reservation: 'payments-vm', node: names.nodeA });
+  t.false(report.reservations.some((r) => r.namespace !== names.payments), 'only the namespace asked for');
+  for (const args of [['status', '-n', names.payments], ['matrix', names.nodeB], ['plan', '-f', '-', '-n', names.payments]]) {
+    const stdin = args[0] === 'plan' ? yaml.dump({ apiVersion: 'ap.s390x.io/v1alpha1', kind: 'APQNReservation', metadata: { name: 'yaml-check' }, spec: { nodeName: names.nodeB, apqns: ['0b.0002'] } }) : undefined;
+    const now = Date.now();
+    const json = await plugin([...args, '-o', 'json'], { stdin, now });
+    const asYaml = await plugin([...args, '-o', 'yaml'], { stdin, now });
+    t.is(asYaml.code, 0, asYaml.stderr);
+    // CORE_SCHEMA: timestamps stay strings, as in the JSON.
+    t.deepEqual(yaml.load(asYaml.stdout, { schema: yaml.CORE_SCHEMA }), JSON.parse(json.stdout), `${args[0]}: yaml and json say the same`);
+  }
+  const wide = await plugin(['status', '-o', 'wide']);
+  t.is(wide.code, 2);
+  t.regex(wide.stderr, /-o must be json or yaml, not "wide"/);
 });
 
 test('usage errors exit 2 and say what is wrong', async (t) => {
