@@ -15,6 +15,7 @@ import { clusterView, listNodeStateNames, readCluster, readNodeState, readReserv
 import { buildGrid, gridJson, renderGrid } from './matrix.js';
 import { planJson, planReservation, plannedObject, renderPlan, withNamespace } from './plan.js';
 import { statusJson, statusTable } from './status.js';
+import { clusterSource, complete, kubeconfigIn, renderCompletion } from './complete.js';
 import { choosePaint, type Paint } from './text.js';
 
 export interface PluginIO {
@@ -75,6 +76,11 @@ function emit(io: PluginIO, output: Output, value: unknown): void {
 
 export async function main(argv: readonly string[], io: PluginIO = processIO): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === '__complete') {
+    // kubectl's plugin completion (bin/kubectl_complete-apqn.js): never an error on the prompt.
+    io.stdout(renderCompletion(await complete(rest, clusterSource(kubeconfigIn(rest)))));
+    return 0;
+  }
   if (!command || command === 'help' || command === '--help' || command === '-h') {
     io.stdout(USAGE);
     return command ? 0 : 2;

@@ -185,6 +185,25 @@ test('`kubectl apqn` runs the plugin when kubectl-apqn is on PATH', (t) => {
   t.regex(result.stdout, new RegExp(`^apqnr/ep11-vm +${names.nodeB} +vfio_ap +0a\\.0001 +True `, 'm'));
 });
 
+test('kubectl completes `kubectl apqn …` through kubectl_complete-apqn on PATH (the real kubectl)', (t) => {
+  const bin = process.env.APQN_CONTROLPLANE_BIN;
+  if (!bin) throw new Error('APQN_CONTROLPLANE_BIN is not set: run the tests through `npm test`');
+  const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'apqn-complete-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const name of ['kubectl-apqn', 'kubectl_complete-apqn']) fs.symlinkSync(nodePath.join(REPO, `bin/${name}.js`), nodePath.join(dir, name));
+  const kubectlComplete = (...words: string[]) =>
+    spawnSync(nodePath.join(bin, 'kubectl'), ['__complete', 'apqn', ...words], {
+      encoding: 'utf8',
+      env: { ...process.env, KUBECONFIG: kubeconfigPath(), PATH: `${dir}:${nodePath.dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+    });
+  const commands = kubectlComplete('');
+  t.is(commands.status, 0, commands.stderr);
+  t.deepEqual(commands.stdout.trim().split('\n').map((l) => l.split('\t')[0]), ['matrix', 'status', 'plan', ':4']);
+  const nodes = kubectlComplete('matrix', 'zz-apqn-' + suffix);
+  t.is(nodes.status, 0, nodes.stderr);
+  t.deepEqual(nodes.stdout.trim().split('\n'), [names.nodeA, names.nodeB, ':4'], 'the nodes with an APNodeState, from the cluster');
+});
+
 test('every command takes -o json and -o yaml: the same report, as data', async (t) => {
   const status = await plugin(['status', '-n', names.payments, '-o', 'json']);
   t.is(status.code, 0, status.stderr);
