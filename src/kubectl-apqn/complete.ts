@@ -24,6 +24,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   matrix: { summary: 'adapter x domain grid of a node', flags: [] },
   status: { summary: 'reservations and claims, one line each', flags: ['namespace', 'all-namespaces'] },
   plan: { summary: 'what applying reservations from a file would do', flags: ['filename', 'namespace'] },
+  capacity: { summary: 'what is left to reserve, per node and adapter', flags: [] },
 };
 export const COMMON_FLAGS = ['kubeconfig', 'color', 'output', 'help'];
 const SHORT: Record<string, string> = { n: 'namespace', A: 'all-namespaces', f: 'filename', o: 'output', h: 'help' };
@@ -85,8 +86,8 @@ export async function complete(words: readonly string[], source: CompletionSourc
   if (current.startsWith('-')) {
     return { candidates: matching([...spec.flags, ...COMMON_FLAGS].map((f) => `--${f}`)), directive: Directive.NoFileComp };
   }
-  // Positional: matrix takes one node.
-  if (command === 'matrix' && positionals(before.slice(1)).length === 0) {
+  // Positional: matrix and capacity take one node.
+  if ((command === 'matrix' || command === 'capacity') && positionals(before.slice(1)).length === 0) {
     return { candidates: matching(await quietly(source.nodes())), directive: Directive.NoFileComp };
   }
   return none;

@@ -3,6 +3,7 @@
 //   kubectl apqn matrix NODE                  the node's adapter × domain grid
 //   kubectl apqn status [-n NS | -A]          reservations and claims, one line each
 //   kubectl apqn plan -f FILE [-n NS]         a dry run of applying reservations
+//   kubectl apqn capacity [NODE]              what is left to reserve, per node and adapter
 // Each takes -o json|yaml for machine-readable output.
 // Only reads from the API server. Kubeconfig: --kubeconfig, $KUBECONFIG, ~/.kube/config.
 import * as fs from 'node:fs';
@@ -15,6 +16,7 @@ import { clusterView, listNodeStateNames, readCluster, readNodeState, readReserv
 import { buildGrid, gridJson, renderGrid } from './matrix.js';
 import { planJson, planReservation, plannedObject, renderPlan, withNamespace } from './plan.js';
 import { statusJson, statusTable } from './status.js';
+import { nodeCapacity, renderCapacity } from './capacity.js';
 import { clusterSource, complete, kubeconfigIn, renderCompletion } from './complete.js';
 import { choosePaint, type Paint } from './text.js';
 
@@ -46,6 +48,9 @@ usage:
   kubectl apqn plan -f FILE [-n NS]       what applying the reservations in FILE (- for stdin)
                                           would do: node, mask bits, displaced host queues,
                                           conflicts and the node's steps. Writes nothing.
+  kubectl apqn capacity [NODE]            what is left to reserve: queues by state and free
+                                          domains per adapter, the largest free matrix per
+                                          card type, and how fragmented the free queues are
 
 flags:
   --kubeconfig PATH      the cluster (default: $KUBECONFIG, then ~/.kube/config)
@@ -93,6 +98,8 @@ export async function main(argv: readonly string[], io: PluginIO = processIO): P
         return await statusCommand(rest, io);
       case 'plan':
         return await planCommand(rest, io);
+      case 'capacity':
+        return await capacityCommand(rest, io);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -178,6 +185,28 @@ async function statusCommand(args: readonly string[], io: PluginIO): Promise<num
     return 0;
   }
   io.stdout(statusTable(reservations, claims, { allNamespaces: all, paint: paintFor(parsed, io) }));
+  return 0;
+}
+
+async function capacityCommand(args: readonly string[], io: PluginIO): Promise<number> {
+  const parsed = parse(args, [], io);
+  if (!parsed) return 0;
+  if (parsed.positional.length > 1) throw new UsageError('capacity takes at most one NODE');
+  const kc = kubeConfig(parsed);
+  const wanted = parsed.positional[0];
+  const snapshot = await readCluster(kc);
+  const states = snapshot.nodeStates.filter((s) => wanted === undefined || s.metadata.name === wanted);
+  if (wanted !== undefined && states.length === 0) {
+    const names = snapshot.nodeStates.map((s) => s.metadata.name ?? '').sort();
+    io.stderr(`kubectl apqn capacity: no APNodeState ${wanted}${names.length ? ` (nodes with one: ${names.join(', ')})` : ' (no node has one: is the agent running?)'}\n`);
+    return 1;
+  }
+  const report = states
+    .sort((a, b) => ((a.metadata.name ?? '') < (b.metadata.name ?? '') ? -1 : 1))
+    .map((s) => nodeCapacity(s, snapshot.reservations));
+  const output = outputOf(parsed);
+  if (output) emit(io, output, { nodes: report });
+  else io.stdout(renderCapacity(report));
   return 0;
 }
 

@@ -7,7 +7,7 @@ const broken: CompletionSource = { nodes: async () => Promise.reject(new Error('
 const words = async (...w: string[]) => complete(w, source);
 
 test('the command, with what it does; then only what fits the word typed so far', async (t) => {
-  t.deepEqual((await words('')).candidates.map((c) => c.split('\t')[0]), ['matrix', 'status', 'plan']);
+  t.deepEqual((await words('')).candidates.map((c) => c.split('\t')[0]), ['matrix', 'status', 'plan', 'capacity']);
   t.deepEqual((await words('st')).candidates, ['status\treservations and claims, one line each']);
   t.is((await words('')).directive, 4, 'no file names');
   t.deepEqual((await words('bogus', '')).candidates, []);

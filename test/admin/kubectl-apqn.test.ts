@@ -198,10 +198,35 @@ test('kubectl completes `kubectl apqn …` through kubectl_complete-apqn on PATH
     });
   const commands = kubectlComplete('');
   t.is(commands.status, 0, commands.stderr);
-  t.deepEqual(commands.stdout.trim().split('\n').map((l) => l.split('\t')[0]), ['matrix', 'status', 'plan', ':4']);
+  t.deepEqual(commands.stdout.trim().split('\n').map((l) => l.split('\t')[0]), ['matrix', 'status', 'plan', 'capacity', ':4']);
   const nodes = kubectlComplete('matrix', 'zz-apqn-' + suffix);
   t.is(nodes.status, 0, nodes.stderr);
   t.deepEqual(nodes.stdout.trim().split('\n'), [names.nodeA, names.nodeB, ':4'], 'the nodes with an APNodeState, from the cluster');
+});
+
+test('kubectl apqn capacity [NODE]: per adapter, queues by state and free domains; per card type, the largest free matrix', async (t) => {
+  const r = await plugin(['capacity', names.nodeA, '-o', 'json']);
+  t.is(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { nodes: Array<{ node: string; adapters: Array<{ adapter: string; queues: Record<string, number>; freeDomains: string[] }>; types: Array<{ type: string; largest: { queues: number }; freeQueues: number }> }> };
+  t.deepEqual(report.nodes.map((n) => n.node), [names.nodeA]);
+  // Cross-check against the grid of the same APNodeState: every queue counted once, the ones
+  // a reservation's mdev names as reserved.
+  const grid = buildGrid(await operatorClients(kubeConfig()).nodeStates.get(names.nodeA));
+  for (const row of grid.rows) {
+    const a = report.nodes[0]!.adapters.find((x) => x.adapter === row.adapter)!;
+    const total = Object.values(a.queues).reduce((n, v) => n + v, 0);
+    t.is(total, row.cells.filter((c) => c.state !== 'absent').length, `adapter ${row.adapter}: every queue counted once`);
+    t.true(a.queues.reserved >= row.cells.filter((c) => c.reservation !== undefined).length, `adapter ${row.adapter}: reserved queues are not free`);
+    for (const d of a.freeDomains) t.is(row.cells.find((c) => c.apqn.endsWith(`.${d}`))?.reservation, undefined);
+  }
+  for (const type of report.nodes[0]!.types) t.true(type.largest.queues <= type.freeQueues);
+  const text = await plugin(['capacity']);
+  t.is(text.code, 0, text.stderr);
+  t.regex(text.stdout, /^NODE +ADAPTER +TYPE +HOST +HOST-BUSY +VFIO-FREE +RESERVED +FOREIGN +FREE DOMAINS/);
+  t.regex(text.stdout, new RegExp(`^  ${names.nodeA} CEX\\d[CPA]: \\d+ x \\d+ \\(\\d+ of \\d+ free queues`, 'm'));
+  const missing = await plugin(['capacity', `zz-apqn-${suffix}-nope`]);
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /no APNodeState/);
 });
 
 test('every command takes -o json and -o yaml: the same report, as data', async (t) => {
