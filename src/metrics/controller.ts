@@ -1,8 +1,10 @@
 // The controller's metrics: reconciles (count, errors, duration) per controller, work queue
-// depth, leadership, cache sizes, and reservations by condition — read from the Controller at
-// scrape time, except the duration histogram, fed by Controller.onSync after each reconcile.
+// depth, leadership, cache sizes, reservations by condition, and each node's capacity (what
+// `kubectl apqn capacity` shows) — read from the Controller at scrape time, except the duration
+// histogram, fed by Controller.onSync after each reconcile.
 import { Gauge, Histogram, type Registry } from 'prom-client';
-import { ReservationCondition, type APQNReservation } from '../api/types.js';
+import { ReservationCondition, type APNodeState, type APQNReservation } from '../api/types.js';
+import { nodeCapacity, type NodeCapacity } from '../kubectl-apqn/capacity.js';
 import { mirroredCounter } from './counters.js';
 
 export const CONTROLLER_QUEUES = ['reservations', 'nodes', 'claims'] as const;
@@ -20,7 +22,7 @@ export interface ControllerMetricsSource {
   readonly caches: {
     reservations: { list(): APQNReservation[] };
     claims: { list(): unknown[] };
-    nodeStates: { list(): unknown[] };
+    nodeStates: { list(): APNodeState[] };
   };
 }
 
@@ -39,6 +41,12 @@ export function reservationsByCondition(reservations: readonly APQNReservation[]
     }
   }
   return counts;
+}
+
+/** Every named node's capacity, from the cached node states and reservations. */
+function capacities(source: ControllerMetricsSource): NodeCapacity[] {
+  const reservations = source.caches.reservations.list();
+  return source.caches.nodeStates.list().flatMap((s) => (s?.metadata?.name ? [nodeCapacity(s, reservations)] : []));
 }
 
 export function registerControllerMetrics(registry: Registry, source: ControllerMetricsSource): void {
@@ -103,6 +111,39 @@ export function registerControllerMetrics(registry: Registry, source: Controller
       this.set({ resource: 'apqnreservations' }, source.caches.reservations.list().length);
       this.set({ resource: 'apqnclaims' }, source.caches.claims.list().length);
       this.set({ resource: 'apnodestates' }, source.caches.nodeStates.list().length);
+    },
+  });
+  // Capacity: label sets come and go with nodes and cards, so each scrape starts afresh.
+  new Gauge({
+    name: 'apqn_capacity_free_queues',
+    help: 'Queues free to reserve, per node, adapter and card type (no reservation or foreign mdev holds them, their card serves).',
+    labelNames: ['node', 'adapter', 'type'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const n of capacities(source)) {
+        for (const a of n.adapters) this.set({ node: n.node, adapter: a.adapter, type: a.type }, a.freeDomains.length);
+      }
+    },
+  });
+  new Gauge({
+    name: 'apqn_capacity_largest_free_matrix_queues',
+    help: 'Queues of the largest adapters x domains matrix whose every queue is free, per node and card type.',
+    labelNames: ['node', 'type'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const n of capacities(source)) for (const t of n.types) this.set({ node: n.node, type: t.type }, t.largest.queues);
+    },
+  });
+  new Gauge({
+    name: 'apqn_capacity_fragmented_free_queues',
+    help: 'Free queues the largest free matrix leaves outside, per node and card type (free space no single guest can use together).',
+    labelNames: ['node', 'type'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const n of capacities(source)) for (const t of n.types) this.set({ node: n.node, type: t.type }, t.freeQueues - t.largest.queues);
     },
   });
   new Gauge({

@@ -5,6 +5,8 @@ import type { APQNReservation, NodeStateStatus, QueueStatus } from '../../src/ap
 import { queueState, queuesByDriverAndState, registerAgentMetrics, type AgentMetricsSource } from '../../src/metrics/agent.js';
 import { registerControllerMetrics, reservationsByCondition, type ControllerMetricsSource } from '../../src/metrics/controller.js';
 import { serveMetrics, type ProbedAgent, type ProbedController } from '../../src/metrics/server.js';
+import { range } from '../controller/fixtures.js';
+import { state } from '../controller/view-fixtures.js';
 
 const q = (over: Partial<QueueStatus>): QueueStatus => ({ apqn: '05.0004', driver: 'cex4queue', online: true, requestsInFlight: 0, requestCount: 0, ...over });
 
@@ -156,6 +158,26 @@ test('controller metrics: reconciles, errors and durations per controller, queue
   ]) {
     t.true(text.split('\n').includes(line), `${line}\n--- in ---\n${text}`);
   }
+});
+
+test('controller metrics: capacity per node, adapter and card type, as kubectl apqn capacity computes it; a node gone is gone from the scrape', async (t) => {
+  const fixture = { cards: [{ id: '05', type: 'CEX8C', domains: range(0, 3) }, { id: '06', type: 'CEX8C', domains: range(0, 3) }] };
+  const node = state('n1', fixture, { spec: { mdevs: [{ uuid: 'u1', reservation: 'ns/vm', adapters: ['05'], domains: ['0000'], controlDomains: [] }] } });
+  let states = [node];
+  const registry = new Registry();
+  const base = fakeController();
+  registerControllerMetrics(registry, { ...base, caches: { ...base.caches, nodeStates: { list: () => states } } } as ProbedController);
+  const lines = (await registry.metrics()).split('\n');
+  for (const line of [
+    'apqn_capacity_free_queues{node="n1",adapter="05",type="CEX8C"} 3',
+    'apqn_capacity_free_queues{node="n1",adapter="06",type="CEX8C"} 4',
+    'apqn_capacity_largest_free_matrix_queues{node="n1",type="CEX8C"} 6',
+    'apqn_capacity_fragmented_free_queues{node="n1",type="CEX8C"} 1',
+  ]) {
+    t.true(lines.includes(line), `${line}\n--- in ---\n${lines.filter((l) => l.startsWith('apqn_capacity')).join('\n')}`);
+  }
+  states = [];
+  t.false((await registry.metrics()).includes('node="n1"'), 'no stale series for a node that left');
 });
 
 test('registering keeps an onSync hook that was already there', (t) => {
