@@ -45,11 +45,12 @@ export interface NodeCapacity {
 /** Exact over every subset up to this many adapters of a type; beyond it, greedy. */
 const EXACT_ADAPTERS = 16;
 
-export function nodeCapacity(state: APNodeState, reservations: readonly APQNReservation[]): NodeCapacity {
+/** `alsoHeld`: queues a caller knows are held beyond what the node spec says (a plan's decision). */
+export function nodeCapacity(state: APNodeState, reservations: readonly APQNReservation[], alsoHeld: Iterable<string> = []): NodeCapacity {
   const grid = buildGrid(state);
   const node = grid.node;
   // Queues `driver: host` reservations keep on this node: not free for anyone else.
-  const hostHeld = new Set<string>();
+  const hostHeld = new Set<string>(alsoHeld);
   for (const r of reservations) {
     if (r.spec?.driver !== 'host' || r.status?.nodeName !== node) continue;
     for (const q of r.status?.apqns ?? []) hostHeld.add(q);

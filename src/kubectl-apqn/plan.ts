@@ -13,6 +13,7 @@ import { type NodeComposition } from '../controller/node-spec.js';
 import { type ClusterDecision, type ReservationDecision, decideCluster, nodeCandidates } from '../controller/placement.js';
 import { idRanges, joinList, plural } from '../controller/phrases.js';
 import { type HeldQueue, schedule } from '../controller/schedule.js';
+import { nodeCapacity } from './capacity.js';
 import { buildNodeTwin, runAgent, type TwinRun } from './node-twin.js';
 import { type Paint, plain } from './text.js';
 
@@ -61,8 +62,17 @@ export interface PlanReport {
   steps?: TwinRun;
   /** The node had not yet reached its current spec; these steps come first (not this plan's). */
   pendingBefore?: TwinRun;
+  /**
+   * A request not placed although enough queues are free: the nodes where they are (but form no
+   * adapters × domains product together), and the placed reservations without which it would
+   * fit (a preview: nothing is moved).
+   */
+  fragmentation?: { nodes: string[]; moves: Array<{ reservation: string; node: string; apqns: string[] }> };
   notes: string[];
 }
+
+/** At most this many placed reservations are tried one by one for a fragmentation hint. */
+const FRAGMENTATION_TRIES = 100;
 
 /** The uid a reservation that does not exist yet is planned with (its mdev UUID derives from it). */
 export const PLANNED_UID = 'kubectl-apqn-plan';
@@ -187,7 +197,10 @@ export function planReservation(view: ClusterView, planned: APQNReservation, isN
   if (s.kind === 'rejected') {
     return { ...report, outcome: 'rejected', reason: s.problem.reason, message: s.problem.message };
   }
-  if (s.kind === 'unplaced') return { ...report, outcome: 'unplaced', reason: s.reason, message: s.message };
+  if (s.kind === 'unplaced') {
+    const fragmentation = d.spec?.request ? fragmentationOf(view, before, planned, d.spec.request) : undefined;
+    return { ...report, outcome: 'unplaced', reason: s.reason, message: s.message, ...(fragmentation ? { fragmentation } : {}) };
+  }
   if (s.kind === 'released') return { ...report, outcome: 'unplaced', reason: 'Deleting', message: 'the reservation is being deleted' };
   if (s.kind === 'conflict') {
     return { ...report, outcome: 'conflict', node: s.node, apqns: s.apqns.map(formatApqn), reason: s.reason, message: s.message, holders: s.holders };
@@ -269,6 +282,15 @@ export function renderPlan(report: PlanReport, paint: Paint = plain): string {
     case 'unplaced':
       out.push(`${paint('Not placed', 'yellow')} (${report.reason}): ${report.message}`);
       out.push('Nothing would change until a node fits; the controller keeps trying.');
+      if (report.fragmentation) {
+        const f = report.fragmentation;
+        out.push(`Enough queues are free on ${joinList(f.nodes)}, but not as one adapters x domains product: they are fragmented.`);
+        for (const m of f.moves.slice(0, 5)) {
+          out.push(`  without ${m.reservation} (moved elsewhere or deleted) it would be placed on ${m.node}: ${idList(m.apqns)}`);
+        }
+        if (f.moves.length > 5) out.push(`  … and ${plural(f.moves.length - 5, 'more such reservation')}`);
+        if (f.moves.length > 0) out.push('  (a preview: kubectl apqn moves nothing)');
+      }
       break;
     case 'conflict':
       out.push(`${paint('Conflict', 'red')} (${report.reason})${report.node ? ` on node ${report.node}` : ''}: ${report.message}`);
@@ -289,6 +311,39 @@ export function renderPlan(report: PlanReport, paint: Paint = plain): string {
     for (const n of report.notes) out.push(`note: ${n}`);
   }
   return out.join('\n') + '\n';
+}
+
+/**
+ * Whether a request fails only because the free queues are fragmented: some node has at least
+ * adapters × domains free queues of one card type, and taking one placed reservation away (each
+ * tried alone, with the controller's own decision) would let the request be placed.
+ */
+function fragmentationOf(
+  view: ClusterView,
+  before: ClusterDecision,
+  planned: APQNReservation,
+  request: { adapters: number; domains: number },
+): PlanReport['fragmentation'] {
+  const need = request.adapters * request.domains;
+  const heldOn = (node: string) =>
+    [...before.reservations.values()].flatMap((r) => (r.standing.kind === 'holds' && r.standing.node === node ? r.standing.apqns.map(formatApqn) : []));
+  const nodes = [...view.nodeStates.values()]
+    .filter((s) => nodeCapacity(s, view.reservations, heldOn(s.metadata.name ?? '')).types.some((t) => t.freeQueues >= need))
+    .map((s) => s.metadata.name ?? '')
+    .sort();
+  if (nodes.length === 0) return undefined;
+  const key = reservationKey(planned);
+  const moves: NonNullable<PlanReport['fragmentation']>['moves'] = [];
+  const holders = [...before.reservations.values()]
+    .filter((r) => r.key !== key && r.standing.kind === 'holds' && nodes.includes(r.standing.node))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .slice(0, FRAGMENTATION_TRIES);
+  for (const r of holders) {
+    const without = view.reservations.filter((x) => reservationKey(x) !== r.key && reservationKey(x) !== key);
+    const d = decideCluster({ ...view, reservations: [...without, planned] }).reservations.get(key);
+    if (d?.standing.kind === 'holds') moves.push({ reservation: r.key, node: d.standing.node, apqns: d.standing.apqns.map(formatApqn) });
+  }
+  return { nodes, moves };
 }
 
 function renderPlaced(report: PlanReport, out: string[], paint: Paint, fix: (t: string) => string): void {

@@ -11,6 +11,13 @@ import { ansi } from '../../src/kubectl-apqn/text.js';
 import { settledCluster } from './cluster-fixture.js';
 import { T0 } from './fixtures.js';
 import { matchGolden } from './golden.js';
+import { range } from '../controller/fixtures.js';
+import { placed, res, state, view as clusterViewWith } from '../controller/view-fixtures.js';
+import type { APNodeState } from '../../src/api/types.js';
+
+function clusterViewOf(reservations: APQNReservation[], states: APNodeState[]) {
+  return clusterViewWith({ reservations, states });
+}
 
 const cluster = settledCluster();
 const view = clusterView(cluster, T0);
@@ -161,4 +168,32 @@ test('plan never changes the objects it was given', (t) => {
   plan(CCA);
   plan(file('keys', 'ep11-pair', { request: { adapters: 2, domains: 1, mode: 'EP11' } }));
   t.is(JSON.stringify(cluster), before);
+});
+
+test('plan: a request that fails only because the free queues are fragmented says so, and whose move would let it fit (a preview)', (t) => {
+  // Two CEX8P cards, domains 0-3. ns/a holds 05.0000, ns/b holds 06.0001: six queues are free,
+  // but only domains 0002-0003 are free on both adapters, so 2 adapters x 3 domains fits nowhere.
+  const fixture = { cards: [{ id: '05', type: 'CEX8P', domains: range(0, 3) }, { id: '06', type: 'CEX8P', domains: range(0, 3) }] };
+  const a = res('a', { nodeName: 'n', apqns: ['05.0000'] }, { age: 20, status: placed('n', ['05.0000']) });
+  const b = res('b', { nodeName: 'n', apqns: ['06.0001'] }, { age: 15, status: placed('n', ['06.0001']) });
+  const states = [state('n', fixture)];
+  const fragmented = clusterViewOf([a, b], states);
+  const want = file('ns', 'wide', { request: { adapters: 2, domains: 3 } });
+  const p = planReservation(fragmented, plannedObject(want, undefined, T0), true);
+  t.is(p.outcome, 'unplaced');
+  t.deepEqual(p.fragmentation?.nodes, ['n']);
+  t.deepEqual(
+    p.fragmentation?.moves.map((m) => [m.reservation, m.node, m.apqns.length]),
+    [
+      ['ns/a', 'n', 6],
+      ['ns/b', 'n', 6],
+    ],
+  );
+  const text = renderPlan(p);
+  t.regex(text, /Enough queues are free on n, but not as one adapters x domains product: they are fragmented\./);
+  t.regex(text, /without ns\/a \(moved elsewhere or deleted\) it would be placed on n: /);
+
+  // Too few free queues at all: not fragmentation.
+  const big = file('ns', 'big', { request: { adapters: 2, domains: 4 } });
+  t.is(planReservation(fragmented, plannedObject(big, undefined, T0), true).fragmentation, undefined);
 });
