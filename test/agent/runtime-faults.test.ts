@@ -132,7 +132,13 @@ test('node reboot with an agent restart: the new agent re-applies from the store
   t.teardown(() => recorder.stop());
   const second = await agentFor(t, model, name);
   await second.ready();
-  await waitForNodeState(name, 'Synced after the reboot', (o) => syncedAtGeneration(o) && (o.status?.mdevs?.length ?? 0) === 1 && second.stats().steps > 0);
+  // A status the new agent wrote after the reboot (the stored one from before it is Synced too,
+  // and the new agent may have stepped before it wrote: waiting for steps alone raced that).
+  await waitForNodeState(
+    name,
+    'Synced after the reboot',
+    (o) => parseApiTime(o.status?.heartbeatTime) >= rebootAt && syncedAtGeneration(o) && (o.status?.mdevs?.length ?? 0) === 1 && second.stats().steps > 0,
+  );
   recorder.stop();
   t.true(guestSees(model, spec.uuid));
   // The stored pre-reboot status is stale until the new agent writes (the controller goes by
