@@ -77,16 +77,16 @@ export interface ControllerContext {
   fannedOut: Map<string, { status: NodeStateStatus | undefined; available: boolean }>;
 }
 
-/**
- * What judging one reservation reads: the clock, the agent's report of the nodes it names
- * (newest copy from the informer) — not the whole cluster.
- */
 export interface ProgressWait {
   since: number;
   /** The reconcile's requeue is set for then. */
   due: number;
 }
 
+/**
+ * What judging one reservation reads: the clock, the agent's report of the nodes it names
+ * (newest copy from the informer) — not the whole cluster.
+ */
 export function judgeView(ctx: Pick<ControllerContext, 'caches' | 'now' | 'heartbeatStaleMs'>, nodes: Iterable<string | undefined>): ClusterView {
   const nodeStates = new Map<string, APNodeState>();
   for (const name of nodes) {

@@ -4,7 +4,8 @@
 
 const WORDS = 8;
 
-function popcount(word: number): number {
+/** Set bits of a 32-bit word. */
+export function popcount(word: number): number {
   let v = word;
   let n = 0;
   while (v !== 0) {

@@ -8,6 +8,7 @@
 // host queues count: a reservation takes them from the host (through its in-use policy).
 import type { APNodeState, APQNReservation } from '../api/types.js';
 import { formatDomainId, parseApqn, parseDomainId } from '../apbus/ids.js';
+import { popcount } from '../controller/id-set.js';
 import { idRanges, plural } from '../controller/phrases.js';
 import { buildGrid, type CellState } from './matrix.js';
 import { table } from './text.js';
@@ -157,12 +158,6 @@ export function largestCommon(sets: ReadonlyArray<ReadonlySet<number>>): Array<{
     }
   }
   return best.slice(1).map((domains, i) => ({ adapters: i + 1, domains }));
-}
-
-function popcount(x: number): number {
-  let n = 0;
-  for (let v = x >>> 0; v !== 0; v = (v & (v - 1)) >>> 0) n++;
-  return n;
 }
 
 export function renderCapacity(nodes: readonly NodeCapacity[]): string {

@@ -49,6 +49,24 @@ function capacities(source: ControllerMetricsSource): NodeCapacity[] {
   return source.caches.nodeStates.list().flatMap((s) => (s?.metadata?.name ? [nodeCapacity(s, reservations)] : []));
 }
 
+/**
+ * `compute` once per scrape for the gauges that read it: a registry calls every metric's
+ * collect() in one synchronous pass before it awaits anything, so the value is kept until the
+ * next microtask.
+ */
+function perScrape<T>(compute: () => T): () => T {
+  let memo: { value: T } | undefined;
+  return () => {
+    if (!memo) {
+      memo = { value: compute() };
+      queueMicrotask(() => {
+        memo = undefined;
+      });
+    }
+    return memo.value;
+  };
+}
+
 export function registerControllerMetrics(registry: Registry, source: ControllerMetricsSource): void {
   mirroredCounter(registry, {
     name: 'apqn_controller_reconcile_total',
@@ -113,7 +131,9 @@ export function registerControllerMetrics(registry: Registry, source: Controller
       this.set({ resource: 'apnodestates' }, source.caches.nodeStates.list().length);
     },
   });
-  // Capacity: label sets come and go with nodes and cards, so each scrape starts afresh.
+  // Capacity: computed once per scrape for the three gauges; label sets come and go with nodes
+  // and cards, so each scrape starts afresh.
+  const capacity = perScrape(() => capacities(source));
   new Gauge({
     name: 'apqn_capacity_free_queues',
     help: 'Queues free to reserve, per node, adapter and card type (no reservation or foreign mdev holds them, their card serves).',
@@ -121,7 +141,7 @@ export function registerControllerMetrics(registry: Registry, source: Controller
     registers: [registry],
     collect() {
       this.reset();
-      for (const n of capacities(source)) {
+      for (const n of capacity()) {
         for (const a of n.adapters) this.set({ node: n.node, adapter: a.adapter, type: a.type }, a.freeDomains.length);
       }
     },
@@ -133,7 +153,7 @@ export function registerControllerMetrics(registry: Registry, source: Controller
     registers: [registry],
     collect() {
       this.reset();
-      for (const n of capacities(source)) for (const t of n.types) this.set({ node: n.node, type: t.type }, t.largest.queues);
+      for (const n of capacity()) for (const t of n.types) this.set({ node: n.node, type: t.type }, t.largest.queues);
     },
   });
   new Gauge({
@@ -143,7 +163,7 @@ export function registerControllerMetrics(registry: Registry, source: Controller
     registers: [registry],
     collect() {
       this.reset();
-      for (const n of capacities(source)) for (const t of n.types) this.set({ node: n.node, type: t.type }, t.freeQueues - t.largest.queues);
+      for (const n of capacity()) for (const t of n.types) this.set({ node: n.node, type: t.type }, t.freeQueues - t.largest.queues);
     },
   });
   new Gauge({
