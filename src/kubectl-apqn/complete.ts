@@ -6,6 +6,7 @@
 import type { ApiConfig } from '../k8s/client.js';
 import { loadKubeConfig } from '../k8s/client.js';
 import { listNodeStateNames, readReservationsAndClaims } from './cluster.js';
+import { COMMANDS, COMMON_FLAGS, isCommand } from './commands.js';
 
 /** cobra's ShellCompDirective values this plugin uses. */
 export const Directive = {
@@ -14,21 +15,10 @@ export const Directive = {
   NoFileComp: 4,
 } as const;
 
-export interface CommandSpec {
-  summary: string;
-  /** Long flag names besides the common ones. */
-  flags: string[];
-}
-
-export const COMMANDS: Record<string, CommandSpec> = {
-  matrix: { summary: 'adapter x domain grid of a node', flags: [] },
-  status: { summary: 'reservations and claims, one line each', flags: ['namespace', 'all-namespaces'] },
-  plan: { summary: 'what applying reservations from a file would do', flags: ['filename', 'namespace'] },
-  capacity: { summary: 'what is left to reserve, per node and adapter', flags: [] },
-};
-export const COMMON_FLAGS = ['kubeconfig', 'color', 'output', 'help'];
-const SHORT: Record<string, string> = { n: 'namespace', A: 'all-namespaces', f: 'filename', o: 'output', h: 'help' };
-const TAKES_VALUE = new Set(['kubeconfig', 'color', 'output', 'namespace', 'filename']);
+// Short aliases and which flags take a value, from the flag table main.ts parses with.
+const ALL_FLAGS = [...COMMON_FLAGS, ...Object.values(COMMANDS).flatMap((c) => c.flags)];
+const SHORT = new Map(ALL_FLAGS.filter((f) => f.short).map((f) => [f.short!, f.name]));
+const TAKES_VALUE = new Set(ALL_FLAGS.filter((f) => f.value).map((f) => f.name));
 const VALUES: Record<string, string[]> = { output: ['json', 'yaml'], color: ['auto', 'always', 'never'] };
 
 export interface Completion {
@@ -57,7 +47,7 @@ export function clusterSource(kubeconfig: string | undefined): CompletionSource 
 /** The flag a word names (`--output`, `-o`, `--output=json` → output), if any. */
 function flagName(word: string): string | undefined {
   if (word.startsWith('--')) return word.slice(2).split('=')[0];
-  if (word.startsWith('-') && word.length === 2) return SHORT[word[1]!];
+  if (word.startsWith('-') && word.length === 2) return SHORT.get(word[1]!);
   return undefined;
 }
 
@@ -69,10 +59,10 @@ export async function complete(words: readonly string[], source: CompletionSourc
   const command = before[0];
 
   if (command === undefined) {
-    return { candidates: Object.keys(COMMANDS).filter((c) => c.startsWith(current)).map((c) => `${c}\t${COMMANDS[c]!.summary}`), directive: Directive.NoFileComp };
+    return { candidates: Object.entries(COMMANDS).filter(([c]) => c.startsWith(current)).map(([c, spec]) => `${c}\t${spec.summary}`), directive: Directive.NoFileComp };
   }
+  if (!isCommand(command)) return none;
   const spec = COMMANDS[command];
-  if (!spec) return none;
 
   // The value of the flag just before the cursor.
   const previous = before.length > 1 ? flagName(before[before.length - 1]!) : undefined;
@@ -84,7 +74,7 @@ export async function complete(words: readonly string[], source: CompletionSourc
     return { candidates: values.candidates.map((v) => prefix + v), directive: values.directive };
   }
   if (current.startsWith('-')) {
-    return { candidates: matching([...spec.flags, ...COMMON_FLAGS].map((f) => `--${f}`)), directive: Directive.NoFileComp };
+    return { candidates: matching([...spec.flags, ...COMMON_FLAGS].map((f) => `--${f.name}`)), directive: Directive.NoFileComp };
   }
   // Positional: matrix and capacity take one node.
   if ((command === 'matrix' || command === 'capacity') && positionals(before.slice(1)).length === 0) {

@@ -11,7 +11,8 @@ import type { ClusterConfig } from '../k8s/kubeconfig.js';
 import * as yaml from 'js-yaml';
 import { API_VERSION, type APQNReservation, reservationKey } from '../api/types.js';
 import { describeError, loadKubeConfig } from '../k8s/client.js';
-import { type ParsedArgs, UsageError, boolFlag, parseArgs, stringFlag, type FlagDef } from './args.js';
+import { type ParsedArgs, UsageError, boolFlag, parseArgs, stringFlag } from './args.js';
+import { COMMANDS, COMMON_FLAGS, type CommandName } from './commands.js';
 import { clusterView, listNodeStateNames, readCluster, readNodeState, readReservationsAndClaims } from './cluster.js';
 import { buildGrid, gridJson, renderGrid } from './matrix.js';
 import { planJson, planReservation, plannedObject, renderPlan, withNamespace } from './plan.js';
@@ -60,12 +61,6 @@ flags:
   --color auto|always|never   colour (auto: on a terminal, unless NO_COLOR is set)
 `;
 
-const COMMON: FlagDef[] = [
-  { name: 'kubeconfig', value: true },
-  { name: 'color', value: true },
-  { name: 'output', short: 'o', value: true },
-  { name: 'help', short: 'h' },
-];
 
 type Output = 'json' | 'yaml';
 
@@ -113,8 +108,8 @@ export async function main(argv: readonly string[], io: PluginIO = processIO): P
   }
 }
 
-function parse(args: readonly string[], extra: FlagDef[], io: PluginIO): ParsedArgs | null {
-  const parsed = parseArgs(args, [...COMMON, ...extra]);
+function parse(args: readonly string[], command: CommandName, io: PluginIO): ParsedArgs | null {
+  const parsed = parseArgs(args, [...COMMON_FLAGS, ...COMMANDS[command].flags]);
   if (boolFlag(parsed, 'help')) {
     io.stdout(USAGE);
     return null;
@@ -141,7 +136,7 @@ function namespaceOf(parsed: ParsedArgs, kc: ClusterConfig): string {
 }
 
 async function matrixCommand(args: readonly string[], io: PluginIO): Promise<number> {
-  const parsed = parse(args, [], io);
+  const parsed = parse(args, 'matrix', io);
   if (!parsed) return 0;
   if (parsed.positional.length !== 1) throw new UsageError('matrix takes one NODE');
   const node = parsed.positional[0]!;
@@ -160,14 +155,7 @@ async function matrixCommand(args: readonly string[], io: PluginIO): Promise<num
 }
 
 async function statusCommand(args: readonly string[], io: PluginIO): Promise<number> {
-  const parsed = parse(
-    args,
-    [
-      { name: 'namespace', short: 'n', value: true },
-      { name: 'all-namespaces', short: 'A' },
-    ],
-    io,
-  );
+  const parsed = parse(args, 'status', io);
   if (!parsed) return 0;
   if (parsed.positional.length > 0) throw new UsageError(`status takes no arguments, got "${parsed.positional[0]}"`);
   const all = boolFlag(parsed, 'all-namespaces');
@@ -189,7 +177,7 @@ async function statusCommand(args: readonly string[], io: PluginIO): Promise<num
 }
 
 async function capacityCommand(args: readonly string[], io: PluginIO): Promise<number> {
-  const parsed = parse(args, [], io);
+  const parsed = parse(args, 'capacity', io);
   if (!parsed) return 0;
   if (parsed.positional.length > 1) throw new UsageError('capacity takes at most one NODE');
   const kc = kubeConfig(parsed);
@@ -235,14 +223,7 @@ export function reservationsIn(text: string, source: string): { reservations: AP
 }
 
 async function planCommand(args: readonly string[], io: PluginIO): Promise<number> {
-  const parsed = parse(
-    args,
-    [
-      { name: 'filename', short: 'f', value: true },
-      { name: 'namespace', short: 'n', value: true },
-    ],
-    io,
-  );
+  const parsed = parse(args, 'plan', io);
   if (!parsed) return 0;
   const file = stringFlag(parsed, 'filename');
   if (!file) throw new UsageError('plan needs -f FILE (or -f - for stdin)');
