@@ -5,30 +5,16 @@
 // only the ServiceAccount it matches (and the object names) changed to this test's own, so
 // nothing else on the shared test control plane is affected.
 import test from 'ava';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
-import * as yaml from 'js-yaml';
 import type { APNodeState } from '../src/api/types.js';
 import { API_VERSION } from '../src/api/types.js';
 import { PatchStrategy, operatorClients } from '../src/k8s/client.js';
-import { eventually, kubeConfig, kubectl, testNamespace } from './support/cluster.js';
+import { applyPolicyCopy, eventually, kubeConfig, kubeConfigForToken, kubectl, testNamespace } from './support/cluster.js';
 
 const POLICY_FILE = path.join(import.meta.dirname, '..', 'deploy', 'admission', 'agent-node-restriction.yaml');
 const DEPLOYED_AGENT = 'system:serviceaccount:apqn-system:apqn-agent';
-
-function tokenConfig(token: string): k8s.KubeConfig {
-  const cluster = kubeConfig().getCurrentCluster()!;
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: cluster.server, skipTLSVerify: true }],
-    users: [{ name: 'u', token }],
-    contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
-    currentContext: 'c',
-  });
-  return kc;
-}
 
 async function refusal(op: () => Promise<unknown>): Promise<string> {
   try {
@@ -49,21 +35,7 @@ test('an agent token bound to a pod on node A writes node A\'s status and create
   const adminStates = operatorClients(admin).nodeStates;
 
   // The policy as deployed, matching this test's account; object names made unique.
-  const docs = yaml.loadAll(fs.readFileSync(POLICY_FILE, 'utf8').replaceAll(DEPLOYED_AGENT, `system:serviceaccount:${ns}:${account}`)) as Array<{
-    kind: string;
-    metadata: { name: string };
-    spec: { policyName?: string };
-  }>;
-  t.true(fs.readFileSync(POLICY_FILE, 'utf8').includes(DEPLOYED_AGENT), 'the deployed policy names the deployed agent account');
-  for (const d of docs) {
-    d.metadata.name = `${d.metadata.name}-${suffix}`;
-    if (d.spec.policyName) d.spec.policyName = `${d.spec.policyName}-${suffix}`;
-  }
-  const applied = kubectl(['apply', '-f', '-'], docs.map((d) => yaml.dump(d)).join('---\n'));
-  t.is(applied.status, 0, applied.stderr);
-  t.teardown(() => {
-    for (const d of docs) kubectl(['delete', d.kind.toLowerCase(), d.metadata.name, '--ignore-not-found']);
-  });
+  applyPolicyCopy(t, POLICY_FILE, [[DEPLOYED_AGENT, `system:serviceaccount:${ns}:${account}`]], suffix);
 
   // Wider RBAC than deploy/ gives the agent, so that every refusal below is the policy's.
   await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: account } } });
@@ -103,9 +75,9 @@ test('an agent token bound to a pod on node A writes node A\'s status and create
     name: account,
     body: { spec: { audiences: [], expirationSeconds: 600, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: 'agent', uid: pod.metadata!.uid! } } },
   });
-  const agent = operatorClients(tokenConfig(request.status!.token)).nodeStates;
+  const agent = operatorClients(kubeConfigForToken(request.status!.token)).nodeStates;
   const unbound = must(kubectl(['create', 'token', account, '-n', ns, '--duration=10m']));
-  const unboundAgent = operatorClients(tokenConfig(unbound.trim())).nodeStates;
+  const unboundAgent = operatorClients(kubeConfigForToken(unbound.trim())).nodeStates;
 
   const empty = (name: string): APNodeState => ({ apiVersion: API_VERSION, kind: 'APNodeState', metadata: { name }, spec: {} });
   await adminStates.create(empty(nodeB));

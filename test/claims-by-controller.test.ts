@@ -5,11 +5,9 @@
 // The policy is applied as deploy/ has it, with the DeviceClass and the controller account it
 // names changed to this test's own, so nothing else on the shared control plane is affected.
 import test from 'ava';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import * as yaml from 'js-yaml';
-import { kubectl, testNamespace } from './support/cluster.js';
+import { applyPolicyCopy, eventually, kubectl, testNamespace } from './support/cluster.js';
 
 const POLICY_FILE = path.join(import.meta.dirname, '..', 'deploy', 'admission', 'claims-by-controller.yaml');
 const DEPLOYED_CONTROLLER = 'system:serviceaccount:apqn-controller:apqn-controller';
@@ -24,22 +22,8 @@ test('only the controller creates claims for the operator\'s DeviceClass; a tena
   const sfx = randomBytes(3).toString('hex');
   const klass = `apqn-test-${sfx}.example.com`;
   const controller = `system:serviceaccount:${ns}:ctl`;
-  const text = fs.readFileSync(POLICY_FILE, 'utf8');
-  t.true(text.includes(DEPLOYED_CONTROLLER) && text.includes(DEPLOYED_CLASS), 'the deployed policy names the deployed account and class');
-  const docs = yaml.loadAll(text.replaceAll(DEPLOYED_CONTROLLER, controller).replaceAll(DEPLOYED_CLASS, `'${klass}'`)) as Array<{
-    kind: string;
-    metadata: { name: string };
-    spec: { policyName?: string };
-  }>;
-  for (const d of docs) {
-    d.metadata.name = `${d.metadata.name}-${sfx}`;
-    if (d.spec.policyName) d.spec.policyName = `${d.spec.policyName}-${sfx}`;
-  }
+  applyPolicyCopy(t, POLICY_FILE, [[DEPLOYED_CONTROLLER, controller], [DEPLOYED_CLASS, `'${klass}'`]], sfx);
   const ok = (r: { status: number; stderr: string }) => t.is(r.status, 0, r.stderr);
-  ok(kubectl(['apply', '-f', '-'], docs.map((d) => yaml.dump(d)).join('---\n')));
-  t.teardown(() => {
-    for (const d of docs) kubectl(['delete', d.kind.toLowerCase(), d.metadata.name, '--ignore-not-found']);
-  });
   // The tenant (and the stand-in controller) may create claims and templates here.
   ok(kubectl(['create', 'role', 'claims', '-n', ns, '--verb=create,get', '--resource=resourceclaims.resource.k8s.io,resourceclaimtemplates.resource.k8s.io']));
   ok(kubectl(['create', 'rolebinding', 'claims', '-n', ns, '--role=claims', '--user=alice', `--serviceaccount=${ns}:ctl`]));
@@ -47,14 +31,18 @@ test('only the controller creates claims for the operator\'s DeviceClass; a tena
 
   const create = (as: string, object: Record<string, unknown>) => kubectl(['create', '-n', ns, '-f', '-', `--as=${as}`], JSON.stringify(object));
   const ours = claim('mine', { exactly: { deviceClassName: klass } });
-  // The policy takes a moment to be in force.
-  const start = Date.now();
-  let first = create('alice', ours);
-  while (first.status === 0 && Date.now() - start < 30_000) {
-    kubectl(['delete', 'resourceclaim', 'mine', '-n', ns, '--wait=false']);
-    await new Promise((r) => setTimeout(r, 200));
-    first = create('alice', ours);
-  }
+  // The policy takes a moment to be in force (a claim admitted before is deleted again).
+  const first = await eventually(
+    'the policy in force',
+    () => {
+      const r = create('alice', ours);
+      if (r.status !== 0) return r;
+      kubectl(['delete', 'resourceclaim', 'mine', '-n', ns, '--wait=false']);
+      return undefined;
+    },
+    30_000,
+    200,
+  );
   t.not(first.status, 0, 'a claim for the DeviceClass by a tenant');
   t.regex(first.stderr, /made by the apqn-operator controller, for a\s+bound APQNClaim: create an APQNClaim naming your reservation instead/);
 

@@ -14,7 +14,7 @@ import { startAgent } from '../src/commands/agent.js';
 import { startController } from '../src/commands/controller.js';
 import { operatorClients } from '../src/k8s/client.js';
 import { logger } from '../src/log.js';
-import { eventually, kubeConfig, kubectl, testNamespace } from './support/cluster.js';
+import { eventually, kubeConfig, kubeConfigForToken, kubectl, testNamespace } from './support/cluster.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEPLOY = path.join(repo, 'deploy');
@@ -216,17 +216,7 @@ for (const [who, verb, resource, namespace, allowed, why] of canI) {
 
 /** A KubeConfig that authenticates as the ServiceAccount with a fresh token of its own. */
 function serviceAccountConfig(account: string, namespace: string): k8s.KubeConfig {
-  const token = must(kubectl(['create', 'token', account, '-n', namespace, '--duration=1h']), `kubectl create token ${account}`).trim();
-  const admin = kubeConfig();
-  const cluster = admin.getCurrentCluster()!;
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: cluster.server, skipTLSVerify: true }],
-    users: [{ name: account, token }],
-    contexts: [{ name: account, cluster: 'c', user: account }],
-    currentContext: account,
-  });
-  return kc;
+  return kubeConfigForToken(must(kubectl(['create', 'token', account, '-n', namespace, '--duration=1h']), `kubectl create token ${account}`).trim());
 }
 
 test('the controller and an agent with their ServiceAccounts’ tokens take a reservation to Ready and release it', async (t) => {

@@ -2,10 +2,12 @@
 // (`npm test`). Integration tests never skip: without the control plane they fail and say how
 // to run them.
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import type { ExecutionContext } from 'ava';
+import * as yaml from 'js-yaml';
 import { waitFor } from '../../src/k8s/controlplane.js';
 
 export function kubeconfigPath(): string {
@@ -62,4 +64,41 @@ export function eventually<T>(
   intervalMs = 100,
 ): Promise<T> {
   return waitFor(what, async () => probe(), timeoutMs, intervalMs);
+}
+
+/** A KubeConfig for the test cluster that authenticates with `token` (a ServiceAccount's, say). */
+export function kubeConfigForToken(token: string): k8s.KubeConfig {
+  const cluster = kubeConfig().getCurrentCluster()!;
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: cluster.server, skipTLSVerify: true }],
+    users: [{ name: 'u', token }],
+    contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
+    currentContext: 'c',
+  });
+  return kc;
+}
+
+/**
+ * Applies one of deploy/'s admission policies (and its binding) with `replacements` made in its
+ * text — the accounts and names it matches, changed to the test's own so that nothing else on
+ * the shared control plane is affected — and its objects renamed with `suffix`; removed when the
+ * test ends. Fails the test if the file no longer contains a text to replace.
+ */
+export function applyPolicyCopy(t: ExecutionContext, file: string, replacements: ReadonlyArray<[string, string]>, suffix: string): void {
+  let text = fs.readFileSync(file, 'utf8');
+  for (const [from, to] of replacements) {
+    if (!text.includes(from)) throw new Error(`${file} no longer contains ${from}`);
+    text = text.replaceAll(from, to);
+  }
+  const docs = yaml.loadAll(text) as Array<{ kind: string; metadata: { name: string }; spec: { policyName?: string } }>;
+  for (const d of docs) {
+    d.metadata.name = `${d.metadata.name}-${suffix}`;
+    if (d.spec.policyName) d.spec.policyName = `${d.spec.policyName}-${suffix}`;
+  }
+  const applied = kubectl(['apply', '-f', '-'], docs.map((d) => yaml.dump(d)).join('---\n'));
+  if (applied.status !== 0) throw new Error(`applying ${file}: ${applied.stderr}`);
+  t.teardown(() => {
+    for (const d of docs) kubectl(['delete', d.kind.toLowerCase(), d.metadata.name, '--ignore-not-found']);
+  });
 }
