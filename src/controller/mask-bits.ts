@@ -47,6 +47,13 @@ export function effectiveMasks(owned: OwnedMaskBits, current: HostMasks): { apma
   return result;
 }
 
+/** The masks as they were before the operator changed anything it still owns: every owned bit
+ *  with a recorded `original` back at it (the others as the node shows them). */
+export function originalMasks(owned: OwnedMaskBits, current: HostMasks): { apmask: IdSet; aqmask: IdSet } {
+  const back = (axis: Axis): MaskBit[] => owned[axis].filter((b) => b.original !== undefined).map((b) => ({ id: b.id, host: b.original! }));
+  return effectiveMasks({ apmask: back('apmask'), aqmask: back('aqmask') }, current);
+}
+
 /** Adds a plan's clears to the owned bits; a newly owned bit records the node's current value as `original`. */
 export function acquireMaskBits(
   owned: OwnedMaskBits,

@@ -31,10 +31,9 @@ import {
   parseDomainId,
 } from '../apbus/ids.js';
 import { Mask } from '../apbus/mask.js';
-import { acquireMaskBits, effectiveMasks, forgetSettledBits, NONE_APPLIED, releasePlan, type HostMasks, type OwnedMaskBits } from './mask-bits.js';
+import { acquireMaskBits, effectiveMasks, forgetSettledBits, NONE_APPLIED, originalMasks, releasePlan, type HostMasks, type OwnedMaskBits } from './mask-bits.js';
 import { PROTECTED, planMaskClears, type HostQueue, type MaskPlan } from './mask-plan.js';
 import { nodeInventory, type NodeInventory } from './node-inventory.js';
-import { IdSet } from './id-set.js';
 import { agentTookSpec } from './cluster-view.js';
 import type { ValidSpec } from './validate.js';
 
@@ -383,19 +382,6 @@ function setOwned(owned: OwnedMaskBits, axis: Axis, id: number, host: boolean, c
   return { ...owned, [axis]: bits };
 }
 
-/** The masks as they were before the operator changed anything it still owns. */
-function originalMasks(owned: OwnedMaskBits, current: HostMasks) {
-  const result = { apmask: IdSet.of(current.apmask), aqmask: IdSet.of(current.aqmask) };
-  for (const axis of ['apmask', 'aqmask'] as const) {
-    for (const bit of owned[axis]) {
-      if (bit.original === undefined) continue;
-      const id = parseId[axis](bit.id);
-      if (bit.original) result[axis].add(id);
-      else result[axis].delete(id);
-    }
-  }
-  return result;
-}
 
 /** driver_override entries: reserved queues to vfio_ap; earlier ones back to cex4queue until the node shows them there. */
 function composeOverrides(state: APNodeState | undefined, inventory: NodeInventory, vfioMembers: readonly NodeMember[]): QueueOverride[] {

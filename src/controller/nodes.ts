@@ -23,7 +23,7 @@ import { agentAvailability } from './cluster-view.js';
 import { judgeView, type ControllerContext, type NodeWriteRecord } from './context.js';
 import { joinList, plural } from './phrases.js';
 import { composeNodeSpec, type NodeComposition, type NodeMember } from './node-spec.js';
-import { effectiveMasks } from './mask-bits.js';
+import { effectiveMasks, originalMasks } from './mask-bits.js';
 import { nodeInventory } from './node-inventory.js';
 import { fixedBySpec, hasFinalizer, placementInSpec, recordedPlacement, sameApqns, type ClusterDecision } from './placement.js';
 import { needsReconcile } from './reservations.js';
@@ -83,13 +83,7 @@ function offHostUnderSpec(state: APNodeState | undefined): Set<string> {
   const inventory = nodeInventory(state.metadata.name ?? '', state.status);
   const owned = { apmask: state.spec?.apmask ?? [], aqmask: state.spec?.aqmask ?? [] };
   const final = effectiveMasks(owned, inventory);
-  const original = effectiveMasks(
-    {
-      apmask: owned.apmask.filter((b) => b.original !== undefined).map((b) => ({ id: b.id, host: b.original! })),
-      aqmask: owned.aqmask.filter((b) => b.original !== undefined).map((b) => ({ id: b.id, host: b.original! })),
-    },
-    inventory,
-  );
+  const original = originalMasks(owned, inventory);
   for (const [i, q] of inventory.queues) {
     const was = original.apmask.has(i >> 8) && original.aqmask.has(i & 0xff);
     const is = final.apmask.has(i >> 8) && final.aqmask.has(i & 0xff);
