@@ -50,11 +50,12 @@ const EXACT_ADAPTERS = 16;
 export function nodeCapacity(state: APNodeState, reservations: readonly APQNReservation[], alsoHeld: Iterable<string> = []): NodeCapacity {
   const grid = buildGrid(state);
   const node = grid.node;
-  // Queues `driver: host` reservations keep on this node: not free for anyone else.
-  const hostHeld = new Set<string>(alsoHeld);
+  // Held beyond the spec's mdevs: what the caller knows, and the queues `driver: host`
+  // reservations keep on this node (not free for anyone else).
+  const heldBeyondSpec = new Set<string>(alsoHeld);
   for (const r of reservations) {
     if (r.spec?.driver !== 'host' || r.status?.nodeName !== node) continue;
-    for (const q of r.status?.apqns ?? []) hostHeld.add(q);
+    for (const q of r.status?.apqns ?? []) heldBeyondSpec.add(q);
   }
   const adapters: AdapterCapacity[] = [];
   const freeByType = new Map<string, Array<Set<number>>>();
@@ -64,7 +65,7 @@ export function nodeCapacity(state: APNodeState, reservations: readonly APQNRese
     for (const cell of row.cells) {
       // Named by a reservation's mdev, even while still on the host driver (the grid shows
       // where a queue is; its `reservation` says who has it).
-      const held = hostHeld.has(cell.apqn) || cell.reservation !== undefined;
+      const held = heldBeyondSpec.has(cell.apqn) || cell.reservation !== undefined;
       switch (cell.state) {
         case 'absent':
           break;
